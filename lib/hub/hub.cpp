@@ -1,0 +1,603 @@
+// The hub: scheduling, park/unpark, timers and fd readiness for one thread.
+//
+// Notes on ownership and order (numbered so the code can refer to them):
+// 1. Switching. A fiber that stops running (parks, yields, dies) picks its
+//    successor itself (next_to_run) and jumps there directly; the hub fiber
+//    is just another successor, chosen when the run queue is empty or every
+//    kPollEvery switches. The jump carries the leaving fiber's record; the
+//    arriving side stores the leaving context into it (after_switch), or,
+//    if the leaving fiber is dead, recycles its stack and record: a fiber
+//    cannot free the stack it stands on, its successor can.
+// 2. A fiber takes its stack when it first runs (prepare), not at spawn, so
+//    100k queued fibers cost 100k small records, not 100k mappings.
+// 3. Waking. unpark() is the only way out of park(): it unlinks the waiter
+//    from its wait list and the timer heap before queueing the fiber, and
+//    sets Waiter::why exactly once. A later wake-up for the same wait (a
+//    timer after readiness) finds why != none and does nothing.
+// 4. Kill. kill() on a parked fiber is an unpark with `killed`; on a ready
+//    or running fiber, or one parked without interruption (shielded), it
+//    sets kill_pending, which the next interruptible park() turns into
+//    `killed` before it blocks.
+
+#include "hub/hub.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <system_error>
+#include <typeinfo>
+
+#include "sys/sys.hpp"
+
+namespace grove::detail {
+
+constinit __attribute__((tls_model("initial-exec"))) thread_local Hub* tls_hub = nullptr;
+
+namespace {
+
+// One pointer per thread, initial-exec: the switch path reads it without a
+// call into the TLS resolver.
+// Destroys the thread's hub at thread exit, when no fiber is left that
+// could still need it; otherwise the hub is left alone (parked fibers' stacks
+// may hold objects that were never destroyed; freeing them would be worse).
+struct HubReaper {
+    ~HubReaper();
+};
+thread_local HubReaper tls_reaper;
+
+std::atomic<FiberId> next_fiber_id{1};
+
+// ---- stack overflow report -------------------------------------------------
+
+struct sigaction previous_segv;
+struct sigaction previous_bus;
+std::atomic<bool> overflow_handler_installed{false};
+
+void write_str(const char* s) noexcept {
+    ssize_t r = sys::write(2, s, std::strlen(s));
+    (void)r;
+}
+
+void write_u64(std::uint64_t v) noexcept {
+    char buf[24];
+    char* p = buf + sizeof buf;
+    *--p = '\0';
+    do {
+        *--p = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    write_str(p);
+}
+
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+    Hub* hub = tls_hub;
+    if (hub != nullptr) {
+        FiberCore* f = hub->running();
+        if (f != nullptr && f->stack.base != nullptr && f->stack.guard_contains(info->si_addr)) {
+            write_str("grove: stack overflow in fiber ");
+            write_u64(f->id);
+            write_str(" (");
+            write_str(f->name());
+            write_str("): it ran past its ");
+            write_u64(f->stack.usable() / 1024);
+            write_str(" KiB stack into the guard page; raise SpawnOptions::stack_size or GROVE_STACK_SIZE\n");
+            signal(sig, SIG_DFL);
+            raise(sig);
+            return;
+        }
+    }
+    // Not ours: hand it to whoever was there before, or die as we would have.
+    const struct sigaction& prev = sig == SIGSEGV ? previous_segv : previous_bus;
+    if ((prev.sa_flags & SA_SIGINFO) != 0 && prev.sa_sigaction != nullptr) {
+        prev.sa_sigaction(sig, info, uctx);
+        return;
+    }
+    if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN && prev.sa_handler != nullptr) {
+        prev.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void install_overflow_handler() noexcept {
+    if (overflow_handler_installed.exchange(true)) {
+        return;
+    }
+    struct sigaction sa{};
+    sa.sa_sigaction = &on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &previous_segv);
+    sigaction(SIGBUS, &sa, &previous_bus);
+}
+
+constexpr std::size_t kAltStackSize = 64 * 1024;
+
+}  // namespace
+
+// ---- entry points of new contexts -------------------------------------------
+
+void fiber_entry(Transfer t) noexcept {
+    Hub& hub = *tls_hub;
+    hub.after_switch(t);
+    FiberCore* self = hub.current_;
+    TaskBase* task = self->task;
+    if (self->kill_pending) {
+        self->kill_pending = false;
+        task->killed_ = true;
+    } else {
+        try {
+            task->invoke();
+        } catch (const FiberExit&) {
+            task->killed_ = true;
+        } catch (...) {
+            task->error_ = std::current_exception();
+        }
+    }
+    hub.exit_current();
+}
+
+void hub_entry(Transfer t) noexcept {
+    Hub& hub = *tls_hub;
+    hub.after_switch(t);
+    hub.loop();
+}
+
+// ---- construction ------------------------------------------------------------
+
+[[noreturn]] void assert_fail(const char* cond, const char* msg, const char* file, int line) noexcept {
+    std::fprintf(stderr, "grove: internal error: %s (%s) at %s:%d\n", msg, cond, file, line);
+    std::abort();
+}
+
+const char* FiberCore::name() const noexcept {
+    if (task != nullptr) {
+        return task_name(task);
+    }
+    return id == 0 ? "main" : "hub";
+}
+
+Hub& Hub::create() noexcept {
+    sys::resolve();
+    tls_hub = new Hub();
+    (void)&tls_reaper;  // odr-use: registers the thread-exit destructor
+    return *tls_hub;
+}
+
+Hub::Hub() {
+    errno_ = &errno;
+    main_fiber_.hub = this;
+    main_fiber_.state = FiberState::running;
+    main_fiber_.started = true;
+    main_fiber_.id = 0;
+    current_ = &main_fiber_;
+
+    hub_fiber_.hub = this;
+    hub_fiber_.id = ~FiberId{0};
+    hub_fiber_.started = true;
+    hub_fiber_.stack = stacks_.take(0);
+    if (hub_fiber_.stack.base == nullptr) {
+        std::perror("grove: cannot map the hub's stack");
+        std::abort();
+    }
+    hub_fiber_.san.bottom = hub_fiber_.stack.limit();
+    hub_fiber_.san.size = hub_fiber_.stack.usable();
+    hub_fiber_.ctx = make_context(hub_fiber_.stack.top(), hub_fiber_.stack.usable(), &hub_entry);
+    hub_fiber_.state = FiberState::ready;
+
+    // An alternate signal stack, so a stack overflow can still be reported.
+    alt_stack_ = ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (alt_stack_ != MAP_FAILED) {
+        stack_t ss{};
+        stack_t old{};
+        sigaltstack(nullptr, &old);
+        if ((old.ss_flags & SS_DISABLE) != 0 || old.ss_sp == nullptr) {
+            ss.ss_sp = alt_stack_;
+            ss.ss_size = kAltStackSize;
+            sigaltstack(&ss, nullptr);
+        } else {
+            ::munmap(alt_stack_, kAltStackSize);  // the program has its own
+            alt_stack_ = nullptr;
+        }
+    } else {
+        alt_stack_ = nullptr;
+    }
+    install_overflow_handler();
+}
+
+Hub::~Hub() {
+    for (FiberCore* f : free_cores_) {
+        delete f;
+    }
+    stacks_.give(hub_fiber_.stack);
+    if (alt_stack_ != nullptr) {
+        stack_t ss{};
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, nullptr);
+        ::munmap(alt_stack_, kAltStackSize);
+    }
+}
+
+HubReaper::~HubReaper() {
+    Hub* hub = tls_hub;
+    if (hub == nullptr || (hub->running() != nullptr && hub->running()->id != 0)) {
+        return;  // exit() from inside a fiber: leave everything as it is
+    }
+    if (hub->live_fibers() == 0) {
+        tls_hub = nullptr;
+        delete hub;
+    }
+}
+
+// ---- switching -----------------------------------------------------------------
+
+void Hub::after_switch(Transfer t) noexcept {
+    auto* prev = static_cast<FiberCore*>(t.data);
+    sanitizer_finish_switch(current_->san, &prev->san);
+    if (prev->state == FiberState::dead) {
+        recycle(prev);
+    } else {
+        prev->ctx = t.fctx;
+    }
+}
+
+void Hub::switch_to(FiberCore* next) noexcept {
+    FiberCore* self = current_;
+    if (next == self) {
+        self->state = FiberState::running;
+        return;
+    }
+    self->saved_errno = *errno_;
+    current_ = next;
+    next->state = FiberState::running;
+    sanitizer_start_switch(&self->san, next->san, self->state == FiberState::dead);
+    const Transfer t = jump(next->ctx, self);
+    // Resumed: `self` runs again (see note 1).
+    after_switch(t);
+    *errno_ = self->saved_errno;
+}
+
+// Takes a stack for a fiber about to run for the first time. A fiber killed
+// before its start never gets one: it is finished right here.
+bool Hub::prepare(FiberCore* f) noexcept {
+    if (f->started) {
+        return true;
+    }
+    TaskBase* task = f->task;
+    if (f->kill_pending) {
+        task->killed_ = true;
+        finish(f);
+        recycle(f);
+        return false;
+    }
+    f->stack = stacks_.take(f->stack_size);
+    if (f->stack.base == nullptr) {
+        const int e = errno;
+        task->error_ = std::make_exception_ptr(
+            std::system_error(e, std::generic_category(), "grove: cannot map a fiber stack"));
+        finish(f);
+        recycle(f);
+        return false;
+    }
+    f->san.bottom = f->stack.limit();
+    f->san.size = f->stack.usable();
+    f->ctx = make_context(f->stack.top(), f->stack.usable(), &fiber_entry);
+    f->started = true;
+    return true;
+}
+
+FiberCore* Hub::next_to_start(FiberCore* f) noexcept {
+    do {
+        if (prepare(f)) {
+            return f;
+        }
+        f = run_queue_.pop();
+    } while (f != nullptr);
+    return &hub_fiber_;
+}
+
+void Hub::loop() noexcept {
+    for (;;) {
+        steps_ = 0;
+        // With fibers ready, only look (timeout 0), and only if some fiber
+        // waits on an fd: a poll is a syscall, dear on this path.
+        const bool busy = !run_queue_.empty();
+        if (!busy || fd_waiters_ > 0) {
+            const Nanos deadline = busy ? 0 : timers_.next_deadline();
+            const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable) {
+                const int fd = static_cast<int>(token & 0xffffffffu);
+                FdState* s = fd_state_if_any(fd);
+                if (s == nullptr || s->seq != static_cast<std::uint32_t>(token >> 32)) {
+                    return;  // an event for an fd number since closed
+                }
+                if (readable) {
+                    s->readers.wake_all(WakeReason::ready);
+                }
+                if (writable) {
+                    s->writers.wake_all(WakeReason::ready);
+                }
+            });
+            if (n < 0 && errno != EINTR) {
+                std::perror("grove: epoll_wait");
+                std::abort();
+            }
+        }
+        expire_timers();
+        while (FiberCore* f = run_queue_.pop()) {
+            if (prepare(f)) {
+                switch_to(f);
+                break;
+            }
+        }
+    }
+}
+
+void Hub::expire_timers() noexcept {
+    if (timers_.empty()) {
+        return;
+    }
+    const Nanos now = now_ns();
+    while (!timers_.empty() && timers_.top()->deadline <= now) {
+        Waiter* w = timers_.top();
+        unpark(*w, w->scope != nullptr ? WakeReason::scope_timeout : WakeReason::timed_out);
+    }
+}
+
+// ---- fibers ----------------------------------------------------------------------
+
+FiberCore* Hub::new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept {
+    FiberCore* f;
+    if (!free_cores_.empty()) {
+        f = free_cores_.back();
+        free_cores_.pop_back();
+    } else {
+        f = new (std::nothrow) FiberCore();
+        if (f == nullptr) {
+            return nullptr;
+        }
+    }
+    f->hub = this;
+    f->task = t;
+    f->id = next_fiber_id.fetch_add(1, std::memory_order_relaxed);
+    f->stack_size = opts.stack_size;
+    f->started = false;
+    f->kill_pending = false;
+    f->shielded = false;
+    f->timeouts = nullptr;
+    f->waiter = nullptr;
+    f->saved_errno = 0;
+    f->san = {};
+    f->ctx = nullptr;
+    t->core_ = f;
+    t->id_ = f->id;
+    ++live_;
+    return f;
+}
+
+void Hub::finish(FiberCore* f) noexcept {
+    TaskBase* t = f->task;
+    GROVE_ASSERT(f->timeouts == nullptr, "a Timeout outlived its fiber's scope");
+    t->finished_ = true;
+    t->core_ = nullptr;
+    f->joiners.wake_all(WakeReason::ready);
+    if (Group* g = t->group_) {
+        g->on_member_finished(t);
+    }
+    --live_;
+    if (live_ <= 1) {
+        quiet_.wake_all(WakeReason::ready);
+    }
+    f->task = nullptr;
+    release_task(t);  // the fiber's own reference
+}
+
+void Hub::recycle(FiberCore* f) noexcept {
+    if (f->stack.base != nullptr) {
+        stacks_.give(f->stack);
+        f->stack = {};
+    }
+    f->state = FiberState::dead;
+    free_cores_.push_back(f);
+}
+
+void Hub::exit_current() noexcept {
+    FiberCore* self = current_;
+    finish(self);
+    self->state = FiberState::dead;
+    switch_to(next_to_run());
+    GROVE_ASSERT(false, "a dead fiber was resumed");
+    std::abort();
+}
+
+void Hub::kill(FiberCore* f) noexcept {
+    if (f->state == FiberState::dead) {
+        return;
+    }
+    if (f->state == FiberState::parked && !f->shielded && f->started) {
+        unpark(*f->waiter, WakeReason::killed);
+        return;
+    }
+    f->kill_pending = true;
+    if (!f->started && f->state == FiberState::parked) {
+        // spawn_later: cancel the start timer; prepare() finishes it.
+        unpark(*f->waiter, WakeReason::killed);
+    }
+}
+
+void Hub::start_at(FiberCore* f, Nanos at) noexcept {
+    Waiter& w = f->start;
+    w.fiber = f;
+    w.why = WakeReason::none;
+    w.scope = nullptr;
+    w.deadline = at;
+    f->waiter = &w;
+    f->state = FiberState::parked;
+    timers_.push(w);
+}
+
+void Hub::wait_quiet() {
+    const std::size_t self = current_->task != nullptr ? 1 : 0;
+    while (live_ > self) {
+        Waiter w;
+        quiet_.push_back(w);
+        park_or_throw(w, kNoDeadline);
+    }
+}
+
+// ---- park / unpark -------------------------------------------------------------
+
+WakeReason Hub::park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
+    FiberCore* self = current_;
+    GROVE_ASSERT(self != &hub_fiber_, "the hub fiber must never park");
+    w.fiber = self;
+    w.why = WakeReason::none;
+    w.scope = nullptr;
+    interruptible = interruptible && self->no_interrupt == 0;
+    if (interruptible) {
+        if (self->kill_pending) {
+            self->kill_pending = false;
+            w.hook.unlink();
+            w.why = WakeReason::killed;
+            return w.why;
+        }
+        // The nearest enclosing deadline wins; on a tie, the innermost.
+        for (Timeout* t = self->timeouts; t != nullptr; t = timeout_outer(t)) {
+            if (timeout_armed(t) && timeout_deadline(t) < deadline) {
+                deadline = timeout_deadline(t);
+                w.scope = t;
+            }
+        }
+    }
+    if (deadline != kNoDeadline) {
+        if (deadline <= now_ns()) {
+            w.hook.unlink();
+            w.why = w.scope != nullptr ? WakeReason::scope_timeout : WakeReason::timed_out;
+            return w.why;
+        }
+        w.deadline = deadline;
+        timers_.push(w);
+    }
+    self->waiter = &w;
+    self->shielded = !interruptible;
+    self->state = FiberState::parked;
+    switch_to(next_to_run());
+    self->waiter = nullptr;
+    self->shielded = false;
+    return w.why;
+}
+
+void Hub::unpark(Waiter& w, WakeReason why) noexcept {
+    if (w.why != WakeReason::none) {
+        return;
+    }
+    w.why = why;
+    w.hook.unlink();
+    if (w.timer_index != Waiter::kNoTimer) {
+        timers_.remove(w);
+    }
+    make_ready(w.fiber);
+}
+
+// ---- fds ---------------------------------------------------------------------------
+
+FdState& Hub::fd_state(int fd) {
+    const auto i = static_cast<std::size_t>(fd);
+    if (i >= fds_.size()) {
+        fds_.resize(std::max<std::size_t>(i + 1, fds_.size() * 2));
+    }
+    if (!fds_[i]) {
+        fds_[i] = std::make_unique<FdState>();
+    }
+    return *fds_[i];
+}
+
+WakeReason Hub::wait_fd(int fd, bool want_write, Nanos deadline) noexcept {
+    if (fd < 0) {
+        errno = EBADF;
+        return WakeReason::none;
+    }
+    FdState* s;
+    try {
+        s = &fd_state(fd);
+    } catch (const std::bad_alloc&) {
+        errno = ENOMEM;
+        return WakeReason::none;
+    }
+    if (!s->registered) {
+        const std::uint64_t token = (static_cast<std::uint64_t>(s->seq) << 32) | static_cast<std::uint32_t>(fd);
+        if (poller_.add(fd, token) != 0 && errno != EEXIST) {
+            return WakeReason::none;
+        }
+        s->registered = true;
+    }
+    Waiter w;
+    (want_write ? s->writers : s->readers).push_back(w);
+    ++fd_waiters_;
+    const WakeReason why = park(w, deadline, true);
+    --fd_waiters_;
+    return why;
+}
+
+void Hub::fd_forget(int fd) noexcept {
+    FdState* s = fd_state_if_any(fd);
+    if (s == nullptr) {
+        return;
+    }
+    s->readers.wake_all(WakeReason::closed);
+    s->writers.wake_all(WakeReason::closed);
+    if (s->registered) {
+        // The kernel drops the registration with the file's last reference;
+        // a dup'd file would stay registered under this number, and its
+        // events are told apart by the sequence number in the token.
+        s->registered = false;
+    }
+    ++s->seq;
+    s->nonblock = false;
+    s->user_flags = 0;
+}
+
+// ---- WaitList and the free functions of detail/wait.hpp --------------------------
+
+bool WaitList::wake_one(WakeReason why) noexcept {
+    Waiter* w = front();
+    if (w == nullptr) {
+        return false;
+    }
+    w->fiber->hub->unpark(*w, why);
+    return true;
+}
+
+std::size_t WaitList::wake_all(WakeReason why) noexcept {
+    std::size_t n = 0;
+    while (Waiter* w = front()) {
+        w->fiber->hub->unpark(*w, why);
+        ++n;
+    }
+    return n;
+}
+
+WakeReason park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
+    return Hub::current().park(w, deadline, interruptible);
+}
+
+void unpark(Waiter& w, WakeReason why) noexcept {
+    w.fiber->hub->unpark(w, why);
+}
+
+bool park_or_throw(Waiter& w, Nanos deadline) {
+    park(w, deadline, true);
+    throw_for(w);
+    return w.why == WakeReason::ready;
+}
+
+}  // namespace grove::detail

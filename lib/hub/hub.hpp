@@ -1,0 +1,248 @@
+// The hub: one per OS thread, created on first use. It owns the run queue,
+// the timers, the poller and the fibers' runtime records, and implements
+// park/unpark (include/grove/detail/wait.hpp), the one waiting mechanism.
+//
+// Invariants (asserted where they are cheap):
+// 1. A fiber is exactly one of running, ready (in run_queue_), parked (one
+//    Waiter, FiberCore::waiter), or dead. Only the running fiber touches the
+//    hub's queues outside of unpark().
+// 2. A switch goes straight from the parking fiber to the next ready one;
+//    the hub fiber runs only when the queue is empty, or every kPollEvery
+//    switches so that a loop of yields cannot starve timers and I/O.
+// 3. Only the hub fiber calls Poller::wait; it never parks.
+// 4. Nothing on the switch path allocates or makes a syscall. errno is
+//    saved and restored per fiber across each switch.
+// 5. A dead fiber's stack and record are recycled by whoever runs next (it
+//    cannot free the stack it is still standing on).
+#pragma once
+
+#include <grove/detail/wait.hpp>
+#include <grove/fiber.hpp>
+#include <grove/sync.hpp>
+#include <grove/timeout.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "context/stack.hpp"
+#include "context/switch.hpp"
+#include "hub/poller.hpp"
+#include "hub/timer_heap.hpp"
+
+#define GROVE_ASSERT(cond, msg)                            \
+    do {                                                   \
+        if (!(cond)) [[unlikely]] {                        \
+            ::grove::detail::assert_fail(#cond, msg, __FILE__, __LINE__); \
+        }                                                  \
+    } while (0)
+
+namespace grove::detail {
+
+[[noreturn]] void assert_fail(const char* cond, const char* msg, const char* file, int line) noexcept;
+
+class Hub;
+
+// This thread's hub (null before first use). initial-exec: one load, no
+// call into the TLS resolver, on the switch path.
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local Hub* tls_hub;
+
+enum class FiberState : std::uint8_t {
+    ready,    // in the run queue (owner: the hub)
+    running,  // Hub::current_ (owner: itself)
+    parked,   // one Waiter links it (owner: whoever wakes that waiter)
+    dead,     // ended; recycled at the next switch
+};
+
+struct FiberCore {
+    Context ctx = nullptr;          // saved context while not running
+    FiberCore* run_next = nullptr;  // run queue link
+    Hub* hub = nullptr;
+    TaskBase* task = nullptr;       // null for the main and hub fibers
+    Waiter* waiter = nullptr;       // while parked
+    Timeout* timeouts = nullptr;    // innermost live grove::Timeout scope
+    Stack stack;                    // none for the main fiber
+    SanitizerState san;
+    WaitList joiners;               // fibers in join()/wait() on this one
+    Waiter start;                   // spawn_later: the timer before the start
+    FiberId id = 0;
+    int saved_errno = 0;
+    FiberState state = FiberState::ready;
+    bool started = false;
+    bool kill_pending = false;      // FiberExit due at the next suspension
+    bool shielded = false;          // parked with interruptible = false
+    unsigned no_interrupt = 0;      // >0: every park is uninterruptible
+    std::size_t stack_size = 0;     // asked for at spawn (0: default)
+    const char* name() const noexcept;
+};
+
+// FIFO of ready fibers, linked through FiberCore::run_next.
+class RunQueue {
+public:
+    bool empty() const noexcept { return head_ == nullptr; }
+    void push(FiberCore* f) noexcept {
+        f->run_next = nullptr;
+        if (tail_ != nullptr) {
+            tail_->run_next = f;
+        } else {
+            head_ = f;
+        }
+        tail_ = f;
+    }
+    FiberCore* pop() noexcept {
+        FiberCore* f = head_;
+        if (f != nullptr) {
+            head_ = f->run_next;
+            if (head_ == nullptr) {
+                tail_ = nullptr;
+            }
+        }
+        return f;
+    }
+
+private:
+    FiberCore* head_ = nullptr;
+    FiberCore* tail_ = nullptr;
+};
+
+// Per-fd state, kept by fd number and reused: type-stable, never freed while
+// the hub lives, so a stale pointer can never reach freed memory.
+struct FdState {
+    WaitList readers;
+    WaitList writers;
+    std::uint32_t seq = 0;       // bumped at close; events carry it
+    bool registered = false;     // in the poller (one epoll_ctl per lifetime)
+    bool nonblock = false;       // the io layer set O_NONBLOCK on it
+    std::uint32_t user_flags = 0;  // for the shim's fd table
+};
+
+class Hub {
+public:
+    // This thread's hub, created on first use.
+    static Hub& current() noexcept {
+        Hub* h = tls_hub;
+        return h != nullptr ? *h : create();
+    }
+    static Hub* current_if_any() noexcept { return tls_hub; }
+
+    FiberCore* running() const noexcept { return current_; }
+    bool in_hub_fiber() const noexcept { return current_ == &hub_fiber_; }
+
+    // --- fibers
+    FiberCore* new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept;
+    void make_ready(FiberCore* f) noexcept {
+        f->state = FiberState::ready;
+        run_queue_.push(f);
+    }
+    // Puts the running fiber at the back of the run queue and runs the next.
+    void yield_now() noexcept {
+        make_ready(current_);
+        switch_to(next_to_run());
+    }
+    void kill(FiberCore* f) noexcept;
+    std::size_t live_fibers() const noexcept { return live_; }
+    void wait_quiet();
+    // spawn_later: f is parked on its own start timer until `at`.
+    void start_at(FiberCore* f, Nanos at) noexcept;
+
+    // --- park / unpark (see detail/wait.hpp)
+    WakeReason park(Waiter& w, Nanos deadline, bool interruptible) noexcept;
+    void unpark(Waiter& w, WakeReason why) noexcept;
+
+    // --- fds
+    FdState& fd_state(int fd);
+    FdState* fd_state_if_any(int fd) noexcept {
+        return fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() ? fds_[fd].get() : nullptr;
+    }
+    // Waits until fd is readable (want_write false) or writable. Returns
+    // ready, timed_out, scope_timeout, killed, closed; on registration
+    // failure, none with errno set.
+    WakeReason wait_fd(int fd, bool want_write, Nanos deadline) noexcept;
+    // fd is about to be closed: wakes its waiters with `closed` and forgets
+    // its registration. Also right after an fd number is (re)created.
+    void fd_forget(int fd) noexcept;
+
+    Nanos now() const noexcept { return now_ns(); }
+
+    ~Hub();
+
+private:
+    Hub();
+    friend void fiber_entry(Transfer t) noexcept;
+    friend void hub_entry(Transfer t) noexcept;
+    friend struct HubAccess;
+
+    static Hub& create() noexcept;
+    void switch_to(FiberCore* next) noexcept;
+    void after_switch(Transfer t) noexcept;
+    // The fiber to switch to when the running one stops (note 1 in hub.cpp).
+    FiberCore* next_to_run() noexcept {
+        if (++steps_ < kPollEvery) [[likely]] {
+            FiberCore* f = run_queue_.pop();
+            if (f != nullptr && f->started) [[likely]] {
+                return f;
+            }
+            if (f != nullptr) {
+                return next_to_start(f);
+            }
+        }
+        return &hub_fiber_;
+    }
+    FiberCore* next_to_start(FiberCore* f) noexcept;
+    bool prepare(FiberCore* f) noexcept;
+    void finish(FiberCore* f) noexcept;
+    void recycle(FiberCore* f) noexcept;
+    void loop() noexcept;
+    void expire_timers() noexcept;
+    [[noreturn]] void exit_current() noexcept;
+
+    FiberCore* current_;
+    FiberCore main_fiber_;
+    FiberCore hub_fiber_;
+    RunQueue run_queue_;
+    TimerHeap timers_;
+    Poller poller_;
+    StackPool stacks_;
+    std::vector<std::unique_ptr<FdState>> fds_;
+    std::vector<FiberCore*> free_cores_;
+    WaitList quiet_;              // join_all(): woken as live_ drops to <= 1
+    std::size_t live_ = 0;        // spawned fibers not yet ended
+    std::size_t fd_waiters_ = 0;  // fibers parked in wait_fd; 0 lets a busy
+                                  // hub skip its non-blocking poll
+    unsigned steps_ = 0;          // switches since the hub last polled
+    void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
+    int* errno_ = nullptr;        // this thread's errno (fixed per thread)
+
+    static constexpr unsigned kPollEvery = 64;
+};
+
+// Throws what is due at a suspension point of `self`: FiberExit for a
+// pending kill, TimeoutError for an armed grove::Timeout whose deadline has
+// passed (disarming it). Returns if nothing is.
+void raise_if_due(FiberCore* self);
+
+// Timeout's private fields, for park() and the scope bookkeeping.
+inline Timeout* timeout_outer(Timeout* t) noexcept;
+inline bool timeout_armed(const Timeout* t) noexcept;
+inline Nanos timeout_deadline(const Timeout* t) noexcept;
+
+}  // namespace grove::detail
+
+namespace grove {
+
+class TimeoutAccess {
+public:
+    static Timeout*& outer(Timeout* t) noexcept { return t->outer_; }
+    static bool& armed(Timeout* t) noexcept { return t->armed_; }
+    static bool armed(const Timeout* t) noexcept { return t->armed_; }
+    static detail::Nanos deadline(const Timeout* t) noexcept { return t->deadline_; }
+    static detail::FiberCore*& owner(Timeout* t) noexcept { return t->owner_; }
+};
+
+namespace detail {
+inline Timeout* timeout_outer(Timeout* t) noexcept { return TimeoutAccess::outer(t); }
+inline bool timeout_armed(const Timeout* t) noexcept { return TimeoutAccess::armed(t); }
+inline Nanos timeout_deadline(const Timeout* t) noexcept { return TimeoutAccess::deadline(t); }
+}  // namespace detail
+
+}  // namespace grove

@@ -1,0 +1,54 @@
+// The hub's readiness source. Contract, whatever the backend:
+// - add(fd, token) registers fd once for its lifetime, edge-triggered, for
+//   both directions; there is no per-wait modify. Returns 0, or -1 + errno
+//   (EPERM for fds that cannot be polled, such as regular files).
+// - wait(deadline, fn) blocks the thread until at least one registered fd
+//   has a new edge or the deadline passes (kNoDeadline: no limit; 0: just
+//   look), then calls fn(token, readable, writable) per event. Returns the
+//   number of events, or -1 + errno (EINTR is returned, not retried).
+// - Only the hub fiber calls wait().
+// - A closed fd leaves the set by itself (the kernel drops it with its last
+//   reference); stale events for a reused number are filtered by the token.
+#pragma once
+
+#include <grove/detail/time.hpp>
+
+#include <cstdint>
+
+namespace grove::detail {
+
+class Poller {
+public:
+    Poller();
+    ~Poller();
+    Poller(const Poller&) = delete;
+    Poller& operator=(const Poller&) = delete;
+
+    int add(int fd, std::uint64_t token) noexcept;
+    int remove(int fd) noexcept;
+
+    template <class Fn>
+    int wait(Nanos deadline, Fn&& on_event) noexcept {
+        const int n = wait_raw(deadline);
+        for (int i = 0; i < n; ++i) {
+            std::uint64_t token;
+            bool readable, writable;
+            event(i, token, readable, writable);
+            on_event(token, readable, writable);
+        }
+        return n;
+    }
+
+    int fd() const noexcept { return epfd_; }
+
+private:
+    int wait_raw(Nanos deadline) noexcept;
+    void event(int i, std::uint64_t& token, bool& readable, bool& writable) const noexcept;
+
+    static constexpr int kMaxEvents = 256;
+    int epfd_ = -1;
+    bool have_pwait2_ = true;
+    alignas(8) unsigned char events_[kMaxEvents * 12];  // struct epoll_event[] (packed on x86-64)
+};
+
+}  // namespace grove::detail

@@ -1,0 +1,79 @@
+#include "hub/poller.hpp"
+
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "sys/sys.hpp"
+
+namespace grove::detail {
+
+static_assert(sizeof(struct epoll_event) == 12, "events_ is sized for packed epoll_event");
+
+Poller::Poller() {
+    epfd_ = sys::epoll_create1(EPOLL_CLOEXEC);
+    if (epfd_ < 0) {
+        std::perror("grove: epoll_create1");
+        std::abort();
+    }
+}
+
+Poller::~Poller() {
+    if (epfd_ >= 0) {
+        sys::close(epfd_);
+    }
+}
+
+int Poller::add(int fd, std::uint64_t token) noexcept {
+    struct epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = token;
+    return sys::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int Poller::remove(int fd) noexcept {
+    struct epoll_event ev{};
+    return sys::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+}
+
+int Poller::wait_raw(Nanos deadline) noexcept {
+    auto* evs = reinterpret_cast<struct epoll_event*>(events_);
+    Nanos left = 0;
+    if (deadline == kNoDeadline) {
+        left = -1;
+    } else if (deadline > 0) {
+        left = deadline - now_ns();
+        if (left < 0) {
+            left = 0;
+        }
+    }
+    if (have_pwait2_) {
+        struct timespec ts;
+        ts.tv_sec = left / 1'000'000'000;
+        ts.tv_nsec = left % 1'000'000'000;
+        const int n = sys::epoll_pwait2(epfd_, evs, kMaxEvents, left < 0 ? nullptr : &ts, nullptr);
+        if (n >= 0 || errno != ENOSYS) {
+            return n;
+        }
+        have_pwait2_ = false;
+    }
+    // Millisecond fallback: round up, so a timer never fires early.
+    int ms = -1;
+    if (left >= 0) {
+        const Nanos m = (left + 999'999) / 1'000'000;
+        ms = m > 0x7fffffff ? 0x7fffffff : static_cast<int>(m);
+    }
+    return sys::epoll_wait(epfd_, evs, kMaxEvents, ms);
+}
+
+void Poller::event(int i, std::uint64_t& token, bool& readable, bool& writable) const noexcept {
+    const auto* evs = reinterpret_cast<const struct epoll_event*>(events_);
+    const std::uint32_t e = evs[i].events;
+    token = evs[i].data.u64;
+    readable = (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
+    writable = (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+}
+
+}  // namespace grove::detail

@@ -1,0 +1,72 @@
+// The real libc functions, resolved once from libc itself.
+//
+// Everything in lib/ and shim/ calls these, never the public names, so an
+// interposed symbol (the shim's read, say) can never recurse into itself.
+// The table is looked up in libc.so.6's own handle (dlopen RTLD_NOLOAD), not
+// with RTLD_NEXT, so the answer does not depend on where libgrove sits in
+// the symbol search order relative to the shim.
+#pragma once
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <ctime>
+
+namespace grove::sys {
+
+// X(name, return type, parameter list, argument list)
+#define GROVE_SYS_FUNCTIONS(X)                                                                        \
+    X(read, ssize_t, (int fd, void* b, size_t n), (fd, b, n))                                         \
+    X(write, ssize_t, (int fd, const void* b, size_t n), (fd, b, n))                                  \
+    X(readv, ssize_t, (int fd, const struct iovec* v, int n), (fd, v, n))                             \
+    X(writev, ssize_t, (int fd, const struct iovec* v, int n), (fd, v, n))                            \
+    X(pread, ssize_t, (int fd, void* b, size_t n, off_t o), (fd, b, n, o))                            \
+    X(pwrite, ssize_t, (int fd, const void* b, size_t n, off_t o), (fd, b, n, o))                     \
+    X(recv, ssize_t, (int fd, void* b, size_t n, int f), (fd, b, n, f))                               \
+    X(send, ssize_t, (int fd, const void* b, size_t n, int f), (fd, b, n, f))                         \
+    X(recvfrom, ssize_t, (int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l),        \
+      (fd, b, n, f, a, l))                                                                            \
+    X(sendto, ssize_t, (int fd, const void* b, size_t n, int f, const struct sockaddr* a, socklen_t l), \
+      (fd, b, n, f, a, l))                                                                            \
+    X(recvmsg, ssize_t, (int fd, struct msghdr* m, int f), (fd, m, f))                                \
+    X(sendmsg, ssize_t, (int fd, const struct msghdr* m, int f), (fd, m, f))                          \
+    X(accept, int, (int fd, struct sockaddr* a, socklen_t* l), (fd, a, l))                            \
+    X(accept4, int, (int fd, struct sockaddr* a, socklen_t* l, int f), (fd, a, l, f))                 \
+    X(connect, int, (int fd, const struct sockaddr* a, socklen_t l), (fd, a, l))                      \
+    X(socket, int, (int d, int t, int p), (d, t, p))                                                  \
+    X(socketpair, int, (int d, int t, int p, int* sv), (d, t, p, sv))                                 \
+    X(close, int, (int fd), (fd))                                                                     \
+    X(shutdown, int, (int fd, int how), (fd, how))                                                    \
+    X(pipe2, int, (int* fds, int flags), (fds, flags))                                                \
+    X(getsockopt, int, (int fd, int l, int o, void* v, socklen_t* n), (fd, l, o, v, n))               \
+    X(setsockopt, int, (int fd, int l, int o, const void* v, socklen_t n), (fd, l, o, v, n))          \
+    X(poll, int, (struct pollfd * f, nfds_t n, int t), (f, n, t))                                     \
+    X(nanosleep, int, (const struct timespec* r, struct timespec* rem), (r, rem))                     \
+    X(epoll_create1, int, (int f), (f))                                                               \
+    X(epoll_ctl, int, (int e, int op, int fd, struct epoll_event* ev), (e, op, fd, ev))               \
+    X(epoll_wait, int, (int e, struct epoll_event* ev, int n, int t), (e, ev, n, t))                  \
+    X(epoll_pwait2, int,                                                                              \
+      (int e, struct epoll_event* ev, int n, const struct timespec* t, const sigset_t* s),            \
+      (e, ev, n, t, s))
+
+#define GROVE_SYS_DECLARE(name, ret, params, args) \
+    using name##_fn = ret(*) params;                \
+    extern name##_fn name##_ptr;                    \
+    inline ret name params { return name##_ptr args; }
+GROVE_SYS_FUNCTIONS(GROVE_SYS_DECLARE)
+#undef GROVE_SYS_DECLARE
+
+// fcntl and ioctl are variadic in libc; these take the one argument every
+// command we use passes.
+int fcntl(int fd, int cmd, long arg = 0);
+int ioctl(int fd, unsigned long request, void* arg);
+
+// Fills the table. Runs from a constructor at load time and is idempotent;
+// every entry points to a lazy resolver until then, so a call that comes
+// earlier (another library's constructor) still reaches libc.
+void resolve() noexcept;
+
+}  // namespace grove::sys
