@@ -136,7 +136,8 @@ namespace this_fiber {
 void yield() {
     detail::Hub& hub = detail::Hub::current();
     detail::FiberCore* self = hub.running();
-    if (self->kill_pending || self->timeouts != nullptr) [[unlikely]] {
+    if (self->kill_pending || self->kill_deferred || self->timeout_deferred != nullptr ||
+        self->timeouts != nullptr) [[unlikely]] {
         detail::raise_if_due(self);
     }
     hub.yield_now();

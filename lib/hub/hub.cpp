@@ -138,6 +138,9 @@ void fiber_entry(Transfer t) noexcept {
     } else {
         try {
             task->invoke();
+            // A kill reported to C code as ECANCELED, never raised since:
+            // the fiber still ended because of it.
+            task->killed_ = self->kill_deferred;
         } catch (const FiberExit&) {
             task->killed_ = true;
         } catch (...) {
@@ -372,6 +375,8 @@ FiberCore* Hub::new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept {
     f->stack_size = opts.stack_size;
     f->started = false;
     f->kill_pending = false;
+    f->kill_deferred = false;
+    f->timeout_deferred = nullptr;
     f->shielded = false;
     f->timeouts = nullptr;
     f->waiter = nullptr;
@@ -396,6 +401,9 @@ void Hub::finish(FiberCore* f) noexcept {
     --live_;
     if (live_ <= 1) {
         quiet_.wake_all(WakeReason::ready);
+    }
+    if (main_lost_ && live_ == 0) {
+        std::exit(0);  // the fork child's only fiber returned
     }
     f->task = nullptr;
     release_task(t);  // the fiber's own reference
@@ -566,6 +574,28 @@ void Hub::fd_forget(int fd) noexcept {
     s->user_flags = 0;
 }
 
+void Hub::after_fork_child() noexcept {
+    poller_.reopen();
+    while (run_queue_.pop() != nullptr) {
+    }
+    timers_.abandon();
+    quiet_.abandon();
+    for (auto& s : fds_) {
+        if (s) {
+            s->readers.abandon();
+            s->writers.abandon();
+            s->registered = false;
+            ++s->seq;
+        }
+    }
+    fd_waiters_ = 0;
+    steps_ = 0;
+    FiberCore* self = current_;
+    live_ = self->task != nullptr ? 1 : 0;
+    main_lost_ = self != &main_fiber_;
+    self->joiners.abandon();
+}
+
 // ---- WaitList and the free functions of detail/wait.hpp --------------------------
 
 bool WaitList::wake_one(WakeReason why) noexcept {
@@ -595,6 +625,11 @@ void unpark(Waiter& w, WakeReason why) noexcept {
 }
 
 bool park_or_throw(Waiter& w, Nanos deadline) {
+    FiberCore* self = Hub::current().running();
+    if ((self->kill_deferred || self->timeout_deferred != nullptr) && self->no_interrupt == 0) {
+        w.hook.unlink();
+        raise_if_due(self);
+    }
     park(w, deadline, true);
     throw_for(w);
     return w.why == WakeReason::ready;

@@ -70,6 +70,11 @@ struct FiberCore {
     FiberState state = FiberState::ready;
     bool started = false;
     bool kill_pending = false;      // FiberExit due at the next suspension
+    // A kill or Timeout that a POSIX-style call (grove::io, the shim) has
+    // reported as ECANCELED/ETIMEDOUT/EINTR. C code that retries such a call
+    // parks normally (no busy loop); the next C++ suspension point throws it.
+    bool kill_deferred = false;
+    const Timeout* timeout_deferred = nullptr;
     bool shielded = false;          // parked with interruptible = false
     unsigned no_interrupt = 0;      // >0: every park is uninterruptible
     std::size_t stack_size = 0;     // asked for at spawn (0: default)
@@ -164,6 +169,13 @@ public:
 
     Nanos now() const noexcept { return now_ns(); }
 
+    // In a child just forked: the hub keeps only the running fiber (as fork
+    // keeps only the calling thread). Other fibers are dropped unrun, the
+    // poller is a new epoll set (the parent's is shared across fork), no fd
+    // is registered. If the running fiber is not main, the child process
+    // exits when it ends, as it would when its only thread returned.
+    void after_fork_child() noexcept;
+
     ~Hub();
 
 private:
@@ -210,11 +222,19 @@ private:
     std::size_t fd_waiters_ = 0;  // fibers parked in wait_fd; 0 lets a busy
                                   // hub skip its non-blocking poll
     unsigned steps_ = 0;          // switches since the hub last polled
+    bool main_lost_ = false;      // a fork child whose main fiber stayed behind
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 
     static constexpr unsigned kPollEvery = 64;
 };
+
+// A POSIX-style call was woken by `w.why` (killed or scope_timeout) and
+// reports it as an errno: records it for the next C++ suspension point
+// (FiberCore::kill_deferred) and disarms a fired scope, so C code that
+// retries is not woken again at once. Returns the errno to report
+// (ECANCELED, ETIMEDOUT), or 0 for other reasons.
+int defer_interruption(const Waiter& w) noexcept;
 
 // Throws what is due at a suspension point of `self`: FiberExit for a
 // pending kill, TimeoutError for an armed grove::Timeout whose deadline has

@@ -40,6 +40,8 @@ public:
     }
 
     int fd() const noexcept { return epfd_; }
+    // After fork: a new, empty set for the child (the old one is shared).
+    void reopen() noexcept;
 
 private:
     int wait_raw(Nanos deadline) noexcept;

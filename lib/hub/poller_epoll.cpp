@@ -26,6 +26,16 @@ Poller::~Poller() {
     }
 }
 
+void Poller::reopen() noexcept {
+    const int fresh = sys::epoll_create1(EPOLL_CLOEXEC);
+    if (fresh < 0) {
+        std::perror("grove: epoll_create1 after fork");
+        std::abort();
+    }
+    sys::close(epfd_);
+    epfd_ = fresh;
+}
+
 int Poller::add(int fd, std::uint64_t token) noexcept {
     struct epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;

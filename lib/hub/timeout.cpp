@@ -3,6 +3,8 @@
 
 #include <grove/timeout.hpp>
 
+#include <cerrno>
+
 #include "hub/hub.hpp"
 
 namespace grove {
@@ -36,13 +38,34 @@ void Timeout::cancel() noexcept {
 
 namespace detail {
 
+int defer_interruption(const Waiter& w) noexcept {
+    FiberCore* self = w.fiber;
+    switch (w.why) {
+        case WakeReason::killed:
+            self->kill_deferred = true;
+            return ECANCELED;
+        case WakeReason::scope_timeout:
+            TimeoutAccess::armed(const_cast<Timeout*>(w.scope)) = false;
+            self->timeout_deferred = w.scope;
+            return ETIMEDOUT;
+        default:
+            return 0;
+    }
+}
+
 void raise_if_due(FiberCore* self) {
     if (self->no_interrupt != 0) {
         return;
     }
-    if (self->kill_pending) {
+    if (self->kill_pending || self->kill_deferred) {
         self->kill_pending = false;
+        self->kill_deferred = false;
+        self->timeout_deferred = nullptr;
         throw FiberExit();
+    }
+    if (const Timeout* t = self->timeout_deferred) {
+        self->timeout_deferred = nullptr;
+        throw TimeoutError(t);
     }
     if (self->timeouts == nullptr) {
         return;

@@ -39,6 +39,8 @@ public:
         }
     }
 
+    void abandon() noexcept { heap_.clear(); }
+
 private:
     bool less(std::size_t a, std::size_t b) const noexcept { return heap_[a]->deadline < heap_[b]->deadline; }
     void swap(std::size_t a, std::size_t b) noexcept {

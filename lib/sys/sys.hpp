@@ -10,9 +10,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <ctime>
 
 namespace grove::sys {
@@ -50,7 +53,27 @@ namespace grove::sys {
     X(epoll_wait, int, (int e, struct epoll_event* ev, int n, int t), (e, ev, n, t))                  \
     X(epoll_pwait2, int,                                                                              \
       (int e, struct epoll_event* ev, int n, const struct timespec* t, const sigset_t* s),            \
-      (e, ev, n, t, s))
+      (e, ev, n, t, s))                                                                               \
+    X(epoll_pwait, int, (int e, struct epoll_event* ev, int n, int t, const sigset_t* s), (e, ev, n, t, s)) \
+    X(ppoll, int, (struct pollfd * f, nfds_t n, const struct timespec* t, const sigset_t* s), (f, n, t, s)) \
+    X(select, int, (int n, fd_set* r, fd_set* w, fd_set* e, struct timeval* t), (n, r, w, e, t))       \
+    X(pselect, int, (int n, fd_set* r, fd_set* w, fd_set* e, const struct timespec* t, const sigset_t* s), \
+      (n, r, w, e, t, s))                                                                             \
+    X(recvmmsg, int, (int fd, struct mmsghdr* v, unsigned int n, int f, struct timespec* t), (fd, v, n, f, t)) \
+    X(sendmmsg, int, (int fd, struct mmsghdr* v, unsigned int n, int f), (fd, v, n, f))               \
+    X(sendfile, ssize_t, (int o, int i, off_t* off, size_t n), (o, i, off, n))                        \
+    X(dup, int, (int fd), (fd))                                                                       \
+    X(dup2, int, (int a, int b), (a, b))                                                              \
+    X(dup3, int, (int a, int b, int f), (a, b, f))                                                    \
+    X(eventfd, int, (unsigned int v, int f), (v, f))                                                  \
+    X(timerfd_create, int, (int c, int f), (c, f))                                                    \
+    X(clock_nanosleep, int, (clockid_t c, int f, const struct timespec* r, struct timespec* rem), (c, f, r, rem)) \
+    X(waitpid, pid_t, (pid_t p, int* s, int o), (p, s, o))                                            \
+    X(wait4, pid_t, (pid_t p, int* s, int o, struct rusage* r), (p, s, o, r))                         \
+    X(fork, pid_t, (), ())                                                                            \
+    X(sched_yield, int, (), ())                                                                       \
+    X(sleep, unsigned int, (unsigned int s), (s))                                                     \
+    X(usleep, int, (useconds_t u), (u))
 
 #define GROVE_SYS_DECLARE(name, ret, params, args) \
     using name##_fn = ret(*) params;                \

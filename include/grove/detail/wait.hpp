@@ -93,6 +93,11 @@ public:
     bool wake_one(WakeReason why = WakeReason::ready) noexcept;
     // Wakes every waiter; returns how many.
     std::size_t wake_all(WakeReason why = WakeReason::ready) noexcept;
+    // Forgets every waiter without waking it (their fibers are gone: fork).
+    void abandon() noexcept {
+        head_.prev = &head_;
+        head_.next = &head_;
+    }
 
 private:
     ListHook head_;

@@ -1,0 +1,143 @@
+// sleep, usleep, nanosleep, clock_nanosleep: a timer in the hub instead of
+// the kernel. Results are libc's: 0, or -1/EINVAL for a malformed request
+// (clock_nanosleep returns the error number instead), and EINTR with the
+// remaining time when the sleep is cut short (a kill or grove::Timeout
+// reaches C code as EINTR).
+
+#include <time.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "shim.hpp"
+
+using namespace grove;
+using namespace grove::shim;
+
+namespace {
+
+constexpr Nanos kSecond = 1'000'000'000;
+
+bool valid(const struct timespec* t) noexcept {
+    return t->tv_nsec >= 0 && t->tv_nsec < kSecond && t->tv_sec >= 0;
+}
+
+Nanos to_ns(const struct timespec* t) noexcept {
+    if (t->tv_sec >= (LLONG_MAX / kSecond) - 1) {
+        return kNoDeadline;
+    }
+    return static_cast<Nanos>(t->tv_sec) * kSecond + t->tv_nsec;
+}
+
+Nanos add(Nanos now, Nanos d) noexcept {
+    return d >= kNoDeadline - now ? kNoDeadline : now + d;
+}
+
+void fill_remaining(struct timespec* rem, Nanos deadline) noexcept {
+    if (rem == nullptr) {
+        return;
+    }
+    Nanos left = deadline == kNoDeadline ? 0 : deadline - detail::now_ns();
+    if (left < 0) {
+        left = 0;
+    }
+    rem->tv_sec = static_cast<time_t>(left / kSecond);
+    rem->tv_nsec = static_cast<long>(left % kSecond);
+}
+
+// Parks until `deadline`. 0 when it passed; EINTR when cut short.
+int sleep_until(Hub* hub, Nanos deadline) noexcept {
+    if (deadline <= detail::now_ns()) {
+        hub->yield_now();  // a zero sleep still lets the others run
+        return 0;
+    }
+    detail::Waiter w;
+    const detail::WakeReason why = hub->park(w, deadline, true);
+    if (why == detail::WakeReason::timed_out) {
+        return 0;
+    }
+    detail::defer_interruption(w);
+    return EINTR;
+}
+
+}  // namespace
+
+extern "C" {
+
+int nanosleep(const struct timespec* req, struct timespec* rem) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr || req == nullptr) {
+        return sys::nanosleep(req, rem);
+    }
+    if (!valid(req)) {
+        errno = EINVAL;
+        return -1;
+    }
+    const Nanos deadline = add(detail::now_ns(), to_ns(req));
+    const int r = sleep_until(hub, deadline);
+    if (r != 0) {
+        fill_remaining(rem, deadline);
+        errno = r;
+        return -1;
+    }
+    return 0;
+}
+
+int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req, struct timespec* rem) {
+    Hub* hub = hub_for_call();
+    const bool ours = clock == CLOCK_MONOTONIC || clock == CLOCK_REALTIME || clock == CLOCK_BOOTTIME;
+    if (hub == nullptr || req == nullptr || !ours || (flags & ~TIMER_ABSTIME) != 0) {
+        return sys::clock_nanosleep(clock, flags, req, rem);
+    }
+    if (!valid(req) && !(req->tv_sec < 0 && (flags & TIMER_ABSTIME) != 0 && req->tv_nsec >= 0 &&
+                         req->tv_nsec < kSecond)) {
+        return EINVAL;
+    }
+    const Nanos now = detail::now_ns();
+    Nanos deadline;
+    if ((flags & TIMER_ABSTIME) == 0) {
+        deadline = add(now, to_ns(req));
+    } else {
+        // An absolute time on clock: how far it is from that clock's now,
+        // measured once (a later step of the wall clock is not followed).
+        struct timespec cur;
+        clock_gettime(clock, &cur);
+        const Nanos target = req->tv_sec < 0 ? 0 : to_ns(req);
+        const Nanos current = to_ns(&cur);
+        deadline = target == kNoDeadline ? kNoDeadline : add(now, target > current ? target - current : 0);
+    }
+    const int r = sleep_until(hub, deadline);
+    if (r != 0 && (flags & TIMER_ABSTIME) == 0) {
+        fill_remaining(rem, deadline);
+    }
+    return r;
+}
+
+int usleep(useconds_t usec) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::usleep(usec);
+    }
+    const int r = sleep_until(hub, add(detail::now_ns(), static_cast<Nanos>(usec) * 1000));
+    if (r != 0) {
+        errno = r;
+        return -1;
+    }
+    return 0;
+}
+
+unsigned int sleep(unsigned int seconds) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::sleep(seconds);
+    }
+    const Nanos deadline = add(detail::now_ns(), static_cast<Nanos>(seconds) * kSecond);
+    if (sleep_until(hub, deadline) != 0) {
+        // As glibc: the whole seconds left, truncated.
+        const Nanos left = deadline - detail::now_ns();
+        return left <= 0 ? 0 : static_cast<unsigned>(left / kSecond);
+    }
+    return 0;
+}
+
+}  // extern "C"
