@@ -130,7 +130,11 @@ int connect(int fd, const struct sockaddr* addr, socklen_t len) {
         if (path == Path::emulate) {
             w = block_until_ready(fd, POLLOUT, deadline);
         } else {
+            SignalWindow window(hub);
             w = detail::io_await(fd, true, deadline);
+        }
+        if (w != 0 && errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+            continue;
         }
         if (w != 0) {
             if ((errno == ETIMEDOUT || errno == EAGAIN) && deadline != kNoDeadline && detail::now_ns() >= deadline) {

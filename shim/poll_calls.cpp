@@ -71,11 +71,18 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
             wait_events = fds[i].events;
         }
     }
-    const bool simple = live == 1 && (wait_events & ~(POLLIN | POLLOUT)) == 0 && wait_events != 0;
+    // One fd, one direction: the hub waits on it directly. Anything else
+    // (both directions, POLLPRI, several fds) goes through an epoll set.
+    const bool simple = live == 1 && (wait_events == POLLIN || wait_events == POLLOUT);
     if (live == 0) {
         // Nothing to wait for: a plain sleep until the deadline.
         detail::Waiter w;
-        const detail::WakeReason why = Hub::current().park(w, deadline, true);
+        Hub& hub = Hub::current();
+        detail::WakeReason why;
+        {
+            SignalWindow window(&hub);
+            why = hub.park(w, deadline, true);
+        }
         if (why == detail::WakeReason::timed_out) {
             errno = ETIMEDOUT;
             return -1;
@@ -111,7 +118,11 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
         wait_fd = set;
         wait_events = POLLIN;
     }
-    const int r = detail::io_wait(wait_fd, wait_events, deadline);
+    int r;
+    {
+        SignalWindow window(&Hub::current());
+        r = detail::io_wait(wait_fd, wait_events, deadline);
+    }
     const int err = errno;
     if (set >= 0) {
         detail::io_close(set);
@@ -121,8 +132,8 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
     }
     if (err == ETIMEDOUT && passed(deadline)) {
         errno = ETIMEDOUT;
-    } else if (err == ECANCELED || err == ETIMEDOUT) {
-        errno = EINTR;
+    } else if (err == ECANCELED || err == ETIMEDOUT || err == EINTR) {
+        errno = EINTR;  // poll, select and epoll_wait are never restarted
     } else {
         errno = err;
     }
@@ -304,7 +315,11 @@ int epoll_pwait(int ep, struct epoll_event* events, int max, int timeout, const 
         if (r != 0 || passed(deadline)) {
             return r;
         }
-        const int w = detail::io_wait(ep, POLLIN, deadline);
+        int w;
+        {
+            SignalWindow window(&Hub::current());
+            w = detail::io_wait(ep, POLLIN, deadline);
+        }
         if (w != 0) {
             if (errno == ETIMEDOUT && passed(deadline)) {
                 continue;

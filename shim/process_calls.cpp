@@ -16,13 +16,19 @@ using namespace grove::shim;
 namespace {
 
 // Sleeps the fiber; false if the sleep was cut short (kill, Timeout).
+// Sleeps the fiber; false (errno EINTR) if a signal, kill or Timeout cut it short.
 bool nap(Hub* hub, Nanos d) noexcept {
     detail::Waiter w;
-    const detail::WakeReason why = hub->park(w, detail::now_ns() + d, true);
+    detail::WakeReason why;
+    {
+        SignalWindow window(hub);
+        why = hub->park(w, detail::now_ns() + d, true);
+    }
     if (why == detail::WakeReason::timed_out) {
         return true;
     }
     detail::defer_interruption(w);
+    errno = EINTR;
     return false;
 }
 
@@ -43,18 +49,23 @@ pid_t wait_child(pid_t pid, int options, Call&& call) noexcept {
     }
     Nanos backoff = 1'000'000;
     for (;;) {
+        int w;
         if (pidfd >= 0) {
-            if (detail::io_wait(pidfd, POLLIN, kNoDeadline) != 0) {
-                detail::io_close(pidfd);
-                errno = EINTR;
-                return -1;
-            }
+            SignalWindow window(hub);
+            w = detail::io_wait(pidfd, POLLIN, kNoDeadline);
         } else {
-            if (!nap(hub, backoff)) {
-                errno = EINTR;
-                return -1;
-            }
+            w = nap(hub, backoff) ? 0 : -1;
             backoff = std::min<Nanos>(backoff * 2, 50'000'000);
+        }
+        if (w != 0) {
+            if (errno == EINTR && restarts(hub, false)) {
+                continue;
+            }
+            if (pidfd >= 0) {
+                detail::io_close(pidfd);
+            }
+            errno = EINTR;
+            return -1;
         }
         r = call(options | WNOHANG);
         if (r != 0) {

@@ -24,6 +24,7 @@
 #include <grove/detail/time.hpp>
 
 #include "fd_table.hpp"
+#include "signals.hpp"
 #include "hub/hub.hpp"
 #include "io/io.hpp"
 #include "sys/sys.hpp"
@@ -69,6 +70,27 @@ inline Nanos sockopt_deadline(const FdEntry* e, bool want_write) noexcept {
 // timeout (what a blocking socket with SO_RCVTIMEO reports).
 int block_until_ready(int fd, short events, Nanos deadline) noexcept;
 
+// While alive, a signal handler running wakes this fiber's wait with
+// WakeReason::interrupted (the wait then fails with EINTR), as a signal
+// interrupts a thread blocked in the kernel.
+class SignalWindow {
+public:
+    explicit SignalWindow(Hub* hub) noexcept : fiber_(hub->running()) { fiber_->signal_interruptible = true; }
+    ~SignalWindow() { fiber_->signal_interruptible = false; }
+    SignalWindow(const SignalWindow&) = delete;
+    SignalWindow& operator=(const SignalWindow&) = delete;
+
+private:
+    detail::FiberCore* fiber_;
+};
+
+// After a wait failed with EINTR: whether the call restarts, as the kernel
+// decides it (SA_RESTART on every handler that ran; never for a socket
+// with a timeout set, signal(7)).
+inline bool restarts(Hub* hub, bool has_timeout) noexcept {
+    return !has_timeout && restart_after(hub->interrupt_signals());
+}
+
 // Runs `op` (one attempt of the real call) as the blocking call would behave.
 // `timeout_errno`: what the call reports when its socket timeout expires.
 template <class Op>
@@ -82,13 +104,23 @@ auto call_fd(int fd, bool want_write, Op&& op, int timeout_errno = EAGAIN) noexc
     const Nanos deadline = sockopt_deadline(e, want_write);
     const short events = want_write ? POLLOUT : POLLIN;
     if (path == Path::ready_first) {
-        if (detail::io_wait(fd, events, deadline) != 0) {
+        for (;;) {
+            int w;
+            {
+                SignalWindow window(hub);
+                w = detail::io_wait(fd, events, deadline);
+            }
+            if (w == 0) {
+                return op();
+            }
+            if (errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+                continue;
+            }
             if (errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
                 errno = timeout_errno;
             }
             return -1;
         }
-        return op();
     }
     for (;;) {
         const auto r = op();
@@ -99,7 +131,13 @@ auto call_fd(int fd, bool want_write, Op&& op, int timeout_errno = EAGAIN) noexc
         if (path == Path::emulate) {
             w = block_until_ready(fd, events, deadline);
         } else {
-            w = detail::io_await(fd, want_write, deadline);
+            {
+                SignalWindow window(hub);
+                w = detail::io_await(fd, want_write, deadline);
+            }
+            if (w != 0 && errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+                continue;
+            }
             if (w != 0 && errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
                 errno = timeout_errno;  // the socket's own timeout, as Linux reports it
             }

@@ -52,12 +52,16 @@ int sleep_until(Hub* hub, Nanos deadline) noexcept {
         return 0;
     }
     detail::Waiter w;
-    const detail::WakeReason why = hub->park(w, deadline, true);
+    detail::WakeReason why;
+    {
+        SignalWindow window(hub);
+        why = hub->park(w, deadline, true);
+    }
     if (why == detail::WakeReason::timed_out) {
         return 0;
     }
-    detail::defer_interruption(w);
-    return EINTR;
+    detail::defer_interruption(w);  // a kill or Timeout: raised later in C++
+    return EINTR;                   // sleeps are never restarted (signal(7))
 }
 
 }  // namespace
