@@ -335,12 +335,33 @@ void Hub::loop() noexcept {
                 std::abort();
             }
         }
+        if (signals_pending.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+            deliver_signals();
+        }
         expire_timers();
         while (FiberCore* f = run_queue_.pop()) {
             if (prepare(f)) {
                 switch_to(f);
                 break;
             }
+        }
+    }
+}
+
+std::atomic<std::uint64_t> Hub::signals_pending{0};
+
+// A signal handler ran: every fiber parked in an interposed call would have
+// been a thread blocked in the kernel, which the signal interrupts. Which
+// one thread the kernel would have picked cannot be known, so all of them
+// see it; the shim then restarts or fails each call as SA_RESTART says.
+void Hub::deliver_signals() noexcept {
+    interrupt_signals_ = signals_pending.exchange(0, std::memory_order_acq_rel);
+    while (signal_waiters_.linked()) {
+        ListHook* h = signal_waiters_.next;
+        h->unlink();
+        auto* f = reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
+        if (f->waiter != nullptr) {
+            unpark(*f->waiter, WakeReason::interrupted);
         }
     }
 }
@@ -498,7 +519,11 @@ WakeReason Hub::park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
     self->waiter = &w;
     self->shielded = !interruptible;
     self->state = FiberState::parked;
+    if (self->signal_interruptible) {
+        self->signal_hook.link_before(signal_waiters_);
+    }
     switch_to(next_to_run());
+    self->signal_hook.unlink();
     self->waiter = nullptr;
     self->shielded = false;
     return w.why;

@@ -21,6 +21,8 @@
 #include <grove/sync.hpp>
 #include <grove/timeout.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -76,6 +78,8 @@ struct FiberCore {
     bool kill_deferred = false;
     const Timeout* timeout_deferred = nullptr;
     bool shielded = false;          // parked with interruptible = false
+    bool signal_interruptible = false;  // in an interposed call: a signal wakes it
+    ListHook signal_hook;           // in Hub::signal_waiters_ while so parked
     unsigned no_interrupt = 0;      // >0: every park is uninterruptible
     std::size_t stack_size = 0;     // asked for at spawn (0: default)
     const char* name() const noexcept;
@@ -169,6 +173,12 @@ public:
 
     Nanos now() const noexcept { return now_ns(); }
 
+    // Signals (set by the shim's handler trampoline; any thread): a bit per
+    // signal number that ran a handler since the hub last looked.
+    static std::atomic<std::uint64_t> signals_pending;
+    // The signals that interrupted the most recent `interrupted` wake-up.
+    std::uint64_t interrupt_signals() const noexcept { return interrupt_signals_; }
+
     // In a child just forked: the hub keeps only the running fiber (as fork
     // keeps only the calling thread). Other fibers are dropped unrun, the
     // poller is a new epoll set (the parent's is shared across fork), no fd
@@ -223,6 +233,9 @@ private:
                                   // hub skip its non-blocking poll
     unsigned steps_ = 0;          // switches since the hub last polled
     bool main_lost_ = false;      // a fork child whose main fiber stayed behind
+    ListHook signal_waiters_;     // FiberCore::signal_hook of interruptible waits
+    std::uint64_t interrupt_signals_ = 0;
+    void deliver_signals() noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 

@@ -73,7 +73,8 @@ namespace grove::sys {
     X(fork, pid_t, (), ())                                                                            \
     X(sched_yield, int, (), ())                                                                       \
     X(sleep, unsigned int, (unsigned int s), (s))                                                     \
-    X(usleep, int, (useconds_t u), (u))
+    X(usleep, int, (useconds_t u), (u))                                                               \
+    X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))
 
 #define GROVE_SYS_DECLARE(name, ret, params, args) \
     using name##_fn = ret(*) params;                \

@@ -55,6 +55,8 @@ enum class WakeReason : std::uint8_t {
     scope_timeout,  // an enclosing grove::Timeout expired (Waiter::scope)
     killed,         // Fiber::kill(): FiberExit is due
     closed,         // the fd it waited on was closed under it
+    interrupted,    // a signal handler ran while it waited in an interposed
+                    // libc call (only such waits are interruptible)
 };
 
 struct Waiter {
