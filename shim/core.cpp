@@ -1,7 +1,9 @@
-// The shim's settings, its start-up, and the per-call decision (shim.hpp).
+// The shim's settings, its start-up, and the per-call decisions (shim.hpp).
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,6 +18,10 @@ std::atomic<bool> ready{false};
 
 namespace {
 
+// Bumped by every mode change seen (F_SETFL, FIONBIO, SO_*TIMEO): a change
+// through one fd may concern others (dups share the open file).
+std::atomic<std::uint32_t> mode_generation{1};
+
 bool env_on(const char* name) noexcept {
     const char* v = std::getenv(name);
     return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
@@ -29,13 +35,21 @@ bool is_main_thread() noexcept {
     return cached == 1;
 }
 
-// After every library's own constructor that matters: the raw table is
-// filled at priority 101 in libgrove.
+// After libgrove's own constructor (priority 101) has filled the raw table.
 __attribute__((constructor(110))) void shim_init() {
     sys::resolve();
     config.disabled = env_on("GROVE_DISABLE");
     config.main_hub = env_on("GROVE_MAIN_HUB");
     ready.store(true, std::memory_order_release);
+}
+
+Nanos timeo_of(int fd, int name) noexcept {
+    struct timeval tv{};
+    socklen_t len = sizeof tv;
+    if (sys::getsockopt(fd, SOL_SOCKET, name, &tv, &len) != 0) {
+        return 0;
+    }
+    return static_cast<Nanos>(tv.tv_sec) * 1'000'000'000 + static_cast<Nanos>(tv.tv_usec) * 1000;
 }
 
 }  // namespace
@@ -54,75 +68,150 @@ Hub* hub_for_call() noexcept {
     return h->in_hub_fiber() ? nullptr : h;
 }
 
-Path fd_path(int fd, Hub*& hub, FdEntry*& entry) noexcept {
+std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept {
     FdEntry* e = fd_entry(fd);
     if (e == nullptr) {
-        return Path::passthrough;
+        return kind_file;
     }
     std::uint32_t bits = e->bits.load(std::memory_order_acquire);
-    std::uint32_t kind = bits & kKindMask;
-    if (kind == kind_unknown) {
-        kind = fd_classify(fd, e);
-        if (kind == kind_unknown) {
-            return Path::passthrough;  // fstat failed: the real call reports it
+    if ((bits & kKindMask) == kind_unknown) {
+        if (fd_classify(fd, e) == kind_unknown) {
+            return kind_file;  // fstat failed: the real call reports it
         }
         bits = e->bits.load(std::memory_order_acquire);
     }
-    entry = e;
-    if (kind == kind_file || (bits & kUserNonblock) != 0) {
-        return Path::passthrough;
+    if ((bits & kKindMask) == kind_file) {
+        return kind_file;
     }
     hub = hub_for_call();
-    if (hub == nullptr) {
-        return (bits & kInternalNonblock) != 0 ? Path::emulate : Path::passthrough;
-    }
-    if (kind != kind_socket && (bits & kOwned) == 0) {
-        return Path::ready_first;
-    }
-    if ((bits & kInternalNonblock) == 0) {
-        ErrnoGuard keep;
-        const int fl = sys::fcntl(fd, F_GETFL);
-        if (fl < 0) {
-            return Path::passthrough;
-        }
-        if ((fl & O_NONBLOCK) == 0 && sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
-            return Path::ready_first;
-        }
-        e->bits.fetch_or(kInternalNonblock, std::memory_order_acq_rel);
-    }
-    return Path::retry;
+    return hub != nullptr ? bits : kind_file;
 }
 
-int block_until_ready(int fd, short events, Nanos deadline) noexcept {
-    for (;;) {
-        int ms = -1;
-        if (deadline != kNoDeadline) {
-            const Nanos left = deadline - detail::now_ns();
-            if (left <= 0) {
-                errno = EAGAIN;
-                return -1;
-            }
-            ms = static_cast<int>(std::min<Nanos>((left + 999'999) / 1'000'000, 0x7fffffff));
-        }
-        struct pollfd p{fd, events, 0};
-        const int r = sys::poll(&p, 1, ms);
-        if (r > 0) {
-            return 0;  // errors and hang-ups too: the real call reports them
-        }
-        if (r < 0 && errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
-void adopt_new_fd(int fd, FdKind kind, bool user_nonblock) noexcept {
-    if (fd < 0) {
-        return;
-    }
-    fd_created(fd, kind, user_nonblock);
+bool reclassify(int fd) noexcept {
+    fd_released(fd);
     if (Hub* h = Hub::current_if_any()) {
         h->fd_forget(fd);
     }
+    FdEntry* e = fd_entry(fd);
+    return e != nullptr && fd_classify(fd, e) != kind_unknown && (e->bits.load() & kKindMask) != kind_socket;
+}
+
+FdMode fd_mode(int fd) noexcept {
+    FdMode m;
+    FdEntry* e = fd_entry(fd);
+    const std::uint32_t gen = mode_generation.load(std::memory_order_acquire);
+    if (e != nullptr && e->mode_gen.load(std::memory_order_acquire) == gen) {
+        m.nonblock = e->nonblock.load(std::memory_order_relaxed);
+        m.readable = e->readable.load(std::memory_order_relaxed);
+        m.writable = e->writable.load(std::memory_order_relaxed);
+        m.rcvtimeo = e->rcvtimeo.load(std::memory_order_relaxed);
+        m.sndtimeo = e->sndtimeo.load(std::memory_order_relaxed);
+        return m;
+    }
+    ErrnoGuard keep;
+    const int fl = sys::fcntl(fd, F_GETFL);
+    m.nonblock = fl >= 0 && (fl & O_NONBLOCK) != 0;
+    if (fl >= 0) {
+        m.readable = (fl & O_ACCMODE) != O_WRONLY;
+        m.writable = (fl & O_ACCMODE) != O_RDONLY;
+    }
+    const std::uint32_t bits = e != nullptr ? e->bits.load(std::memory_order_acquire) : 0;
+    if ((bits & kKindMask) == kind_socket) {
+        m.rcvtimeo = (bits & kNegRcvTimeo) != 0 ? -1 : timeo_of(fd, SO_RCVTIMEO);
+        m.sndtimeo = (bits & kNegSndTimeo) != 0 ? -1 : timeo_of(fd, SO_SNDTIMEO);
+    }
+    if (e != nullptr && fl >= 0) {
+        e->nonblock.store(m.nonblock, std::memory_order_relaxed);
+        e->readable.store(m.readable, std::memory_order_relaxed);
+        e->writable.store(m.writable, std::memory_order_relaxed);
+        e->rcvtimeo.store(m.rcvtimeo, std::memory_order_relaxed);
+        e->sndtimeo.store(m.sndtimeo, std::memory_order_relaxed);
+        e->mode_gen.store(gen, std::memory_order_release);
+    }
+    return m;
+}
+
+namespace {
+std::atomic<pid_t> self_pid{0};
+
+pid_t my_pid() noexcept {
+    pid_t p = self_pid.load(std::memory_order_relaxed);
+    if (p == 0) {
+        p = ::getpid();
+        self_pid.store(p, std::memory_order_relaxed);
+    }
+    return p;
+}
+}  // namespace
+
+void note_fork_child() noexcept {
+    self_pid.store(0, std::memory_order_relaxed);
+}
+
+bool copy_from_user(void* dst, const void* src, std::size_t n) noexcept {
+    struct iovec local{dst, n};
+    struct iovec remote{const_cast<void*>(src), n};
+    if (::process_vm_readv(my_pid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n)) {
+        return true;
+    }
+    errno = EFAULT;
+    return false;
+}
+
+bool copy_to_user(void* dst, const void* src, std::size_t n) noexcept {
+    struct iovec local{const_cast<void*>(src), n};
+    struct iovec remote{dst, n};
+    if (::process_vm_writev(my_pid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(n)) {
+        return true;
+    }
+    errno = EFAULT;
+    return false;
+}
+
+void fd_modes_changed() noexcept {
+    mode_generation.fetch_add(1, std::memory_order_acq_rel);
+}
+
+Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept {
+    for (;;) {
+        int w;
+        {
+            SignalWindow window(hub);
+            w = detail::io_await(fd, (events & POLLOUT) != 0, deadline);
+        }
+        if (w == 0) {
+            return Wait::ready;
+        }
+        if (errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
+            return Wait::timed_out;
+        }
+        if (errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+            continue;
+        }
+        return Wait::failed;
+    }
+}
+
+bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& known) noexcept {
+    if (!known) {
+        const FdMode m = fd_mode(fd);
+        if (m.nonblock) {
+            errno = EAGAIN;  // the user's own non-blocking file
+            return false;
+        }
+        deadline = timeout_deadline(sending ? m.sndtimeo : m.rcvtimeo);
+        known = true;
+    }
+    switch (wait_fd(hub, fd, events, deadline)) {
+        case Wait::ready:
+            return true;
+        case Wait::timed_out:
+            errno = EAGAIN;  // a socket timeout, as Linux reports it
+            return false;
+        case Wait::failed:
+            return false;
+    }
+    return false;
 }
 
 }  // namespace grove::shim

@@ -1,6 +1,8 @@
 // Calls that create, duplicate, configure or close fds. They keep the fd
-// table (fd_table.hpp) true to what the user asked for, and show the user
-// only that: F_GETFL never reveals the O_NONBLOCK the shim set itself.
+// table (fd_table.hpp) in step with the numbers the program sees; none of
+// them changes an fd's flags behind the program's back (shim.hpp), so
+// fcntl, ioctl and getsockopt pass through and only note that a mode may
+// have changed.
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdarg>
+#include <cstdio>
 
 #include "shim.hpp"
 
@@ -24,44 +27,44 @@ void forget_in_hub(int fd) noexcept {
     }
 }
 
+void created(int fd, FdKind kind, std::uint32_t extra) noexcept {
+    fd_created(fd, kind, extra);
+    forget_in_hub(fd);
+}
+
 void duplicated(int from, int to) noexcept {
     fd_duplicated(from, to);
     forget_in_hub(to);
 }
 
-// Records the user's O_NONBLOCK choice for fd; returns whether the real
-// flag must stay on regardless (the shim relies on it).
-bool set_user_nonblock(int fd, bool on) noexcept {
-    FdEntry* e = fd_entry(fd);
-    if (e == nullptr) {
-        return false;
+std::uint32_t socket_type_bits(int type) noexcept {
+    switch (type & 0xf) {
+        case SOCK_STREAM:
+            return kStreamSocket;
+        case SOCK_SEQPACKET:
+            return kSeqpacket;
+        default:
+            return 0;
     }
-    if ((e->bits.load(std::memory_order_acquire) & kKindMask) == kind_unknown) {
-        fd_classify(fd, e);
-    }
-    if (on) {
-        e->bits.fetch_or(kUserNonblock, std::memory_order_acq_rel);
-    } else {
-        e->bits.fetch_and(~kUserNonblock, std::memory_order_acq_rel);
-    }
-    return (e->bits.load(std::memory_order_acquire) & kInternalNonblock) != 0;
 }
 
-bool internal_nonblock(int fd) noexcept {
-    const FdEntry* e = fd_entry(fd);
-    return e != nullptr && (e->bits.load(std::memory_order_acquire) & (kInternalNonblock | kUserNonblock)) ==
-                               kInternalNonblock;
-}
-
-Nanos timeval_ns(const void* val, socklen_t len) noexcept {
-    if (val == nullptr || len < static_cast<socklen_t>(sizeof(struct timeval))) {
-        return 0;
+// Sleeps the fiber for d; false (errno set) if cut short.
+bool nap(Hub* hub, Nanos d) noexcept {
+    detail::Waiter w;
+    detail::WakeReason why;
+    {
+        SignalWindow window(hub);
+        why = hub->park(w, detail::now_ns() + d, true);
     }
-    const auto* tv = static_cast<const struct timeval*>(val);
-    if (tv->tv_sec < 0) {
-        return -1;  // the kernel's "time out at once"
+    if (why == detail::WakeReason::timed_out) {
+        return true;
     }
-    return static_cast<Nanos>(tv->tv_sec) * 1'000'000'000 + static_cast<Nanos>(tv->tv_usec) * 1000;
+    if (why == detail::WakeReason::interrupted) {
+        errno = EINTR;
+        return restarts(hub, false);
+    }
+    errno = detail::defer_interruption(w);
+    return false;
 }
 
 }  // namespace
@@ -71,7 +74,7 @@ extern "C" {
 int socket(int domain, int type, int protocol) noexcept {
     const int fd = sys::socket(domain, type, protocol);
     if (fd >= 0) {
-        adopt_new_fd(fd, kind_socket, (type & SOCK_NONBLOCK) != 0);
+        created(fd, kind_socket, socket_type_bits(type));
     }
     return fd;
 }
@@ -79,27 +82,56 @@ int socket(int domain, int type, int protocol) noexcept {
 int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
     const int r = sys::socketpair(domain, type, protocol, sv);
     if (r == 0) {
-        adopt_new_fd(sv[0], kind_socket, (type & SOCK_NONBLOCK) != 0);
-        adopt_new_fd(sv[1], kind_socket, (type & SOCK_NONBLOCK) != 0);
+        created(sv[0], kind_socket, socket_type_bits(type));
+        created(sv[1], kind_socket, socket_type_bits(type));
     }
     return r;
 }
 
+// Whether fd is a listening socket (remembered once seen): accept on
+// anything else fails at once, and must not wait.
+bool listening(int fd, std::uint32_t bits) noexcept {
+    if ((bits & kListening) != 0) {
+        return true;
+    }
+    int on = 0;
+    socklen_t len = sizeof on;
+    ErrnoGuard keep;
+    if (sys::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || on == 0) {
+        return false;
+    }
+    if (FdEntry* e = fd_entry(fd)) {
+        e->bits.fetch_or(kListening, std::memory_order_acq_rel);
+    }
+    return true;
+}
+
+// accept has no per-call non-blocking flag: wait for readiness, then the
+// plain accept, which then finds the connection waiting.
 int accept4(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len, int flags) {
     Hub* hub = nullptr;
-    FdEntry* e = nullptr;
-    const Path path = fd_path(fd, hub, e);
-    // When a fiber may wait, the new socket is made non-blocking at birth:
-    // it saves an fcntl at its first wait.
-    const bool add_nonblock = path == Path::retry && (flags & SOCK_NONBLOCK) == 0;
-    const int real_flags = add_nonblock ? flags | SOCK_NONBLOCK : flags;
-    const int r = path == Path::passthrough ? sys::accept4(fd, addr, len, flags)
-                                            : call_fd(fd, false, [&] { return sys::accept4(fd, addr, len, real_flags); });
-    if (r >= 0) {
-        adopt_new_fd(r, kind_socket, (flags & SOCK_NONBLOCK) != 0);
-        if (add_nonblock) {
-            fd_entry(r)->bits.fetch_or(kInternalNonblock, std::memory_order_acq_rel);
+    const std::uint32_t bits = fd_bits_for_call(fd, hub);
+    int r = -1;
+    if ((bits & kKindMask) != kind_socket || !listening(fd, bits) || fd_mode(fd).nonblock) {
+        r = sys::accept4(fd, addr, len, flags);
+    } else {
+        const int saved = errno;
+        Nanos deadline = kNoDeadline;
+        bool known = false;
+        for (;;) {
+            struct pollfd p{fd, POLLIN, 0};
+            if (sys::poll(&p, 1, 0) != 0) {
+                errno = saved;
+                r = sys::accept4(fd, addr, len, flags);
+                break;
+            }
+            if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
+                return -1;
+            }
         }
+    }
+    if (r >= 0) {
+        created(r, kind_socket, bits & (kStreamSocket | kSeqpacket));
     }
     return r;
 }
@@ -108,53 +140,69 @@ int accept(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len) 
     return accept4(fd, addr, len, 0);
 }
 
-// A blocking connect, cooperatively: start it non-blocking, wait for
-// writability, read the outcome from SO_ERROR. With SO_SNDTIMEO expired,
-// Linux reports EINPROGRESS (the connect goes on in the background).
+// A blocking connect, cooperatively: the socket is non-blocking for the
+// connect call alone, then the fiber waits for writability and asks connect
+// again for the outcome (0, or the error it consumes, as a blocking connect
+// would report it). With SO_SNDTIMEO expired, Linux says EINPROGRESS.
 int connect(int fd, const struct sockaddr* addr, socklen_t len) {
     Hub* hub = nullptr;
-    FdEntry* e = nullptr;
-    const Path path = fd_path(fd, hub, e);
-    if (path == Path::passthrough || path == Path::ready_first) {
+    const std::uint32_t bits = fd_bits_for_call(fd, hub);
+    if ((bits & kKindMask) != kind_socket) {
         return sys::connect(fd, addr, len);
     }
-    if (sys::connect(fd, addr, len) == 0) {
-        return 0;
+    const int fl = sys::fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK) != 0) {
+        return sys::connect(fd, addr, len);
     }
-    if (errno != EINPROGRESS) {
-        return -1;
-    }
-    const Nanos deadline = sockopt_deadline(e, true);
+    const int saved = errno;
+    Nanos backoff = 1'000'000;
+    int r;
+    int err;
     for (;;) {
-        int w;
-        if (path == Path::emulate) {
-            w = block_until_ready(fd, POLLOUT, deadline);
-        } else {
-            SignalWindow window(hub);
-            w = detail::io_await(fd, true, deadline);
-        }
-        if (w != 0 && errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+        sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        r = sys::connect(fd, addr, len);
+        err = errno;
+        sys::fcntl(fd, F_SETFL, fl);
+        // A unix socket whose listener's backlog is full says EAGAIN; a
+        // blocking connect waits for room.
+        if (r != 0 && err == EAGAIN) {
+            if (!nap(hub, backoff)) {
+                return -1;
+            }
+            backoff = std::min<Nanos>(backoff * 2, 50'000'000);
             continue;
         }
-        if (w != 0) {
-            if ((errno == ETIMEDOUT || errno == EAGAIN) && deadline != kNoDeadline && detail::now_ns() >= deadline) {
+        break;
+    }
+    if (r == 0) {
+        errno = saved;
+        return 0;
+    }
+    if (err != EINPROGRESS) {
+        errno = err;
+        return -1;
+    }
+    const Nanos deadline = timeout_deadline(fd_mode(fd).sndtimeo);
+    for (;;) {
+        switch (wait_fd(hub, fd, POLLOUT, deadline)) {
+            case Wait::ready:
+                break;
+            case Wait::timed_out:
                 errno = EINPROGRESS;
-            }
-            return -1;
-        }
-        int err = 0;
-        socklen_t err_len = sizeof err;
-        if (sys::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0) {
-            return -1;
-        }
-        if (err != 0) {
-            errno = err;
-            return -1;
+                return -1;
+            case Wait::failed:
+                return -1;  // EINTR: the connect goes on, as after a signal
         }
         struct pollfd p{fd, POLLOUT, 0};
-        if (sys::poll(&p, 1, 0) > 0) {
+        if (sys::poll(&p, 1, 0) == 0) {
+            continue;  // not done yet: a wake-up that was not the connect's
+        }
+        r = sys::connect(fd, addr, len);
+        if (r == 0 || errno == EISCONN) {
+            errno = saved;
             return 0;
         }
+        return -1;
     }
 }
 
@@ -168,6 +216,17 @@ int close(int fd) {
     return sys::close(fd);
 }
 
+int fclose(FILE* stream) {
+    if (stream != nullptr) {
+        const int fd = fileno(stream);
+        if (fd >= 0) {
+            forget_in_hub(fd);
+            fd_released(fd);
+        }
+    }
+    return sys::fclose(stream);
+}
+
 int dup(int fd) noexcept {
     const int r = sys::dup(fd);
     if (r >= 0) {
@@ -177,11 +236,8 @@ int dup(int fd) noexcept {
 }
 
 int dup2(int from, int to) noexcept {
-    if (from == to) {
-        return sys::dup2(from, to);
-    }
     const int r = sys::dup2(from, to);
-    if (r >= 0) {
+    if (r >= 0 && from != to) {
         duplicated(from, r);
     }
     return r;
@@ -200,35 +256,17 @@ int fcntl(int fd, int cmd, ...) {
     va_start(ap, cmd);
     const long arg = va_arg(ap, long);
     va_end(ap);
-    switch (cmd) {
-        case F_GETFL: {
-            const int r = sys::fcntl(fd, F_GETFL);
-            if (r >= 0 && internal_nonblock(fd)) {
-                return r & ~O_NONBLOCK;
-            }
-            return r;
+    const int r = sys::fcntl(fd, cmd, arg);
+    if (r >= 0) {
+        if (cmd == F_SETFL) {
+            fd_modes_changed();
+        } else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+            duplicated(fd, r);
         }
-        case F_SETFL: {
-            // Validate the fd first, so a failed call changes nothing.
-            const int cur = sys::fcntl(fd, F_GETFL);
-            if (cur < 0) {
-                return -1;
-            }
-            const bool keep = set_user_nonblock(fd, (arg & O_NONBLOCK) != 0);
-            return sys::fcntl(fd, F_SETFL, keep ? (arg | O_NONBLOCK) : arg);
-        }
-        case F_DUPFD:
-        case F_DUPFD_CLOEXEC: {
-            const int r = sys::fcntl(fd, cmd, arg);
-            if (r >= 0) {
-                duplicated(fd, r);
-            }
-            return r;
-        }
-        default:
-            return sys::fcntl(fd, cmd, arg);
     }
+    return r;
 }
+
 int fcntl64(int fd, int cmd, ...) {
     va_list ap;
     va_start(ap, cmd);
@@ -242,24 +280,29 @@ int ioctl(int fd, unsigned long request, ...) noexcept {
     va_start(ap, request);
     void* arg = va_arg(ap, void*);
     va_end(ap);
-    if (request == FIONBIO && arg != nullptr) {
-        const int on = *static_cast<const int*>(arg);
-        if (sys::fcntl(fd, F_GETFL) < 0) {
-            return -1;  // EBADF, as ioctl reports it
-        }
-        const bool keep = set_user_nonblock(fd, on != 0);
-        int real = (keep || on != 0) ? 1 : 0;
-        return sys::ioctl(fd, FIONBIO, &real);
+    const int r = sys::ioctl(fd, request, arg);
+    if (r == 0 && request == FIONBIO) {
+        fd_modes_changed();
     }
-    return sys::ioctl(fd, request, arg);
+    return r;
 }
 
 int setsockopt(int fd, int level, int name, const void* val, socklen_t len) noexcept {
     const int r = sys::setsockopt(fd, level, name, val, len);
     if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+        // The kernel read *val, so it is readable. A negative time makes
+        // calls fail at once, yet reads back as 0: remember it here.
+        const bool negative = len >= static_cast<socklen_t>(sizeof(struct timeval)) &&
+                              static_cast<const struct timeval*>(val)->tv_sec < 0;
         if (FdEntry* e = fd_entry(fd)) {
-            (name == SO_RCVTIMEO ? e->rcvtimeo : e->sndtimeo).store(timeval_ns(val, len), std::memory_order_relaxed);
+            const std::uint32_t bit = name == SO_RCVTIMEO ? kNegRcvTimeo : kNegSndTimeo;
+            if (negative) {
+                e->bits.fetch_or(bit, std::memory_order_acq_rel);
+            } else {
+                e->bits.fetch_and(~bit, std::memory_order_acq_rel);
+            }
         }
+        fd_modes_changed();
     }
     return r;
 }
@@ -275,8 +318,8 @@ int shutdown(int fd, int how) noexcept {
 int pipe2(int fds[2], int flags) noexcept {
     const int r = sys::pipe2(fds, flags);
     if (r == 0) {
-        adopt_new_fd(fds[0], kind_stream, (flags & O_NONBLOCK) != 0);
-        adopt_new_fd(fds[1], kind_stream, (flags & O_NONBLOCK) != 0);
+        created(fds[0], kind_stream, kFifo);
+        created(fds[1], kind_stream, kFifo);
     }
     return r;
 }
@@ -288,7 +331,7 @@ int pipe(int fds[2]) noexcept {
 int eventfd(unsigned int initval, int flags) noexcept {
     const int fd = sys::eventfd(initval, flags);
     if (fd >= 0) {
-        adopt_new_fd(fd, kind_stream, (flags & EFD_NONBLOCK) != 0);
+        created(fd, kind_stream, kCounter);
     }
     return fd;
 }
@@ -296,7 +339,7 @@ int eventfd(unsigned int initval, int flags) noexcept {
 int timerfd_create(int clockid, int flags) noexcept {
     const int fd = sys::timerfd_create(clockid, flags);
     if (fd >= 0) {
-        adopt_new_fd(fd, kind_stream, (flags & TFD_NONBLOCK) != 0);
+        created(fd, kind_stream, kCounter);
     }
     return fd;
 }

@@ -1,7 +1,7 @@
 #include "fd_table.hpp"
 
-#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -37,6 +37,15 @@ FdEntry* chunk(int index) noexcept {
     return fresh;
 }
 
+std::uint32_t socket_bits(int fd) noexcept {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (sys::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+        return 0;
+    }
+    return type == SOCK_STREAM ? kStreamSocket : type == SOCK_SEQPACKET ? kSeqpacket : 0;
+}
+
 }  // namespace
 
 FdEntry* fd_entry(int fd) noexcept {
@@ -47,19 +56,17 @@ FdEntry* fd_entry(int fd) noexcept {
     return c != nullptr ? &c[fd & (kChunkSize - 1)] : nullptr;
 }
 
-void fd_created(int fd, FdKind kind, bool user_nonblock) noexcept {
+void fd_created(int fd, FdKind kind, std::uint32_t extra) noexcept {
     if (FdEntry* e = fd_entry(fd)) {
-        e->rcvtimeo.store(0, std::memory_order_relaxed);
-        e->sndtimeo.store(0, std::memory_order_relaxed);
-        e->bits.store(kind | kOwned | (user_nonblock ? kUserNonblock : 0u), std::memory_order_release);
+        e->mode_gen.store(0, std::memory_order_relaxed);
+        e->bits.store(kind | extra, std::memory_order_release);
     }
 }
 
 void fd_released(int fd) noexcept {
     if (FdEntry* e = fd_entry(fd)) {
+        e->mode_gen.store(0, std::memory_order_relaxed);
         e->bits.store(0, std::memory_order_release);
-        e->rcvtimeo.store(0, std::memory_order_relaxed);
-        e->sndtimeo.store(0, std::memory_order_relaxed);
     }
 }
 
@@ -69,12 +76,11 @@ void fd_duplicated(int from, int to) noexcept {
     if (a == nullptr || b == nullptr) {
         return;
     }
-    b->rcvtimeo.store(a->rcvtimeo.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    b->sndtimeo.store(a->sndtimeo.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    b->mode_gen.store(0, std::memory_order_relaxed);
     b->bits.store(a->bits.load(std::memory_order_acquire), std::memory_order_release);
 }
 
-std::uint32_t fd_classify(int fd, FdEntry* e) noexcept {
+FdKind fd_classify(int fd, FdEntry* e) noexcept {
     std::uint32_t bits = e->bits.load(std::memory_order_acquire);
     if ((bits & kKindMask) != kind_unknown) {
         return bits & kKindMask;
@@ -82,25 +88,23 @@ std::uint32_t fd_classify(int fd, FdEntry* e) noexcept {
     const int saved = errno;
     struct stat st;
     if (::fstat(fd, &st) != 0) {
+        errno = saved;
         return kind_unknown;
     }
-    const int fl = sys::fcntl(fd, F_GETFL);
-    errno = saved;
-    std::uint32_t kind;
+    std::uint32_t fresh;
     if (S_ISSOCK(st.st_mode)) {
-        kind = kind_socket;
+        fresh = kind_socket | socket_bits(fd);
     } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
-        kind = kind_file;
+        fresh = kind_file;
+    } else if (S_ISFIFO(st.st_mode)) {
+        fresh = kind_stream | kFifo;
     } else {
-        kind = kind_stream;  // FIFOs, ttys, anon inodes (eventfd, timerfd...)
+        fresh = kind_stream;  // ttys, anon inodes (eventfd, timerfd, epoll...)
     }
-    std::uint32_t fresh = kind;
-    if (fl >= 0 && (fl & O_NONBLOCK) != 0) {
-        fresh |= kUserNonblock;
-    }
+    errno = saved;
     // Another thread may have classified it meanwhile; either answer is the same.
     e->bits.compare_exchange_strong(bits, fresh, std::memory_order_acq_rel);
-    return kind;
+    return fresh & kKindMask;
 }
 
 }  // namespace grove::shim

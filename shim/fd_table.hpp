@@ -1,12 +1,12 @@
 // What the shim knows about each fd number, process-wide (fds are shared by
-// every thread and hub): what kind of file it is, whether the *user* asked
-// for O_NONBLOCK, whether the shim set O_NONBLOCK behind the user's back, and
-// the SO_RCVTIMEO / SO_SNDTIMEO the user set.
+// every thread and hub): what kind of file it is, and a cache of what the
+// kernel said about its mode (the user's O_NONBLOCK, socket timeouts).
 //
 // Lifetime: an entry is reset when the shim sees the number created (socket,
-// accept, pipe...) or closed. A number opened and closed by paths the shim
-// does not see (inside libc: fopen/fclose) keeps `kind_unknown` until first
-// use, when it is classified with fstat.
+// accept, pipe...) or closed (close, fclose). A number opened and closed by
+// paths the shim does not see keeps kind_unknown until first use, when it
+// is classified with fstat; a stale kind is caught by the call itself
+// (ENOTSOCK) and reclassified.
 //
 // Entries are atomics: any thread may create or close any fd. Chunks are
 // mmap'd on demand and never freed, so a pointer stays valid.
@@ -26,29 +26,39 @@ inline constexpr FdKind kind_stream = 2;   // pipe, FIFO, tty, eventfd, timerfd.
 inline constexpr FdKind kind_file = 3;     // regular file, directory, block device: never waits
 
 inline constexpr std::uint32_t kKindMask = 0x3;
-inline constexpr std::uint32_t kUserNonblock = 1u << 2;      // the user asked for O_NONBLOCK
-inline constexpr std::uint32_t kInternalNonblock = 1u << 3;  // the shim set O_NONBLOCK; hidden from F_GETFL
-inline constexpr std::uint32_t kOwned = 1u << 4;             // created through the shim: may be made non-blocking
+inline constexpr std::uint32_t kStreamSocket = 1u << 2;  // SOCK_STREAM: sends and MSG_WAITALL gather
+inline constexpr std::uint32_t kSeqpacket = 1u << 3;     // SOCK_SEQPACKET: write() adds MSG_EOR
+inline constexpr std::uint32_t kFifo = 1u << 4;          // pipe or FIFO: writes go in PIPE_BUF pieces
+inline constexpr std::uint32_t kNegRcvTimeo = 1u << 5;   // SO_RCVTIMEO set negative: fail at once
+inline constexpr std::uint32_t kNegSndTimeo = 1u << 6;   // (the kernel reports those as 0)
+inline constexpr std::uint32_t kCounter = 1u << 7;       // eventfd/timerfd: less than 8 bytes is EINVAL at once
+inline constexpr std::uint32_t kListening = 1u << 8;     // seen listening at an accept
 
 struct FdEntry {
     std::atomic<std::uint32_t> bits{0};
-    std::atomic<detail::Nanos> rcvtimeo{0};  // 0: none
+    // Cache of the kernel's answer, valid while mode_gen == the global
+    // generation (shim.hpp: fd_mode).
+    std::atomic<std::uint32_t> mode_gen{0};
+    std::atomic<bool> nonblock{false};
+    std::atomic<bool> readable{true};
+    std::atomic<bool> writable{true};
+    std::atomic<detail::Nanos> rcvtimeo{0};
     std::atomic<detail::Nanos> sndtimeo{0};
 };
 
 // The entry for fd, or nullptr for a negative or absurd number.
 FdEntry* fd_entry(int fd) noexcept;
 
-// A new file now has this number (created through the shim).
-void fd_created(int fd, FdKind kind, bool user_nonblock) noexcept;
+// A new file now has this number (created through the shim). `extra` are
+// kStreamSocket/kSeqpacket/kFifo bits.
+void fd_created(int fd, FdKind kind, std::uint32_t extra = 0) noexcept;
 // The number is being closed or replaced (close, dup2 target).
 void fd_released(int fd) noexcept;
-// Copies what dup must keep: the kind and the shared file status flags (a
-// dup shares O_NONBLOCK with its original); timeouts are per socket, shared.
+// `to` now refers to the same open file as `from`.
 void fd_duplicated(int from, int to) noexcept;
 
 // The entry's kind, classifying the fd with fstat on first use. Returns
-// kind_unknown (and leaves errno) if fstat fails (EBADF).
-std::uint32_t fd_classify(int fd, FdEntry* e) noexcept;
+// kind_unknown (errno left as it was) if fstat fails (EBADF).
+FdKind fd_classify(int fd, FdEntry* e) noexcept;
 
 }  // namespace grove::shim

@@ -156,6 +156,9 @@ struct MaskScope {
 };
 
 int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mask) noexcept {
+    // Open before the mask changes: a pending signal it lets in must
+    // interrupt this call, as with the kernel's atomic mask swap.
+    SignalWindow window(&Hub::current());
     MaskScope scope(mask);
     for (;;) {
         const int r = sys::poll(fds, n, 0);
@@ -196,6 +199,7 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
     const fd_set r0 = r != nullptr ? *r : fd_set{};
     const fd_set w0 = w != nullptr ? *w : fd_set{};
     const fd_set e0 = e != nullptr ? *e : fd_set{};
+    SignalWindow window(&Hub::current());
     MaskScope scope(mask);
     struct pollfd fds[FD_SETSIZE];
     for (;;) {
@@ -309,6 +313,7 @@ int epoll_pwait(int ep, struct epoll_event* events, int max, int timeout, const 
         return sys::epoll_pwait(ep, events, max, timeout, mask);
     }
     const Nanos deadline = deadline_ms(timeout);
+    SignalWindow window(&Hub::current());
     MaskScope scope(mask);
     for (;;) {
         const int r = sys::epoll_wait(ep, events, max, 0);

@@ -106,6 +106,7 @@ int sched_yield(void) noexcept {
 pid_t fork(void) noexcept {
     const pid_t pid = sys::fork();
     if (pid == 0) {
+        note_fork_child();
         if (Hub* hub = Hub::current_if_any()) {
             hub->after_fork_child();
         }

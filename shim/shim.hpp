@@ -8,12 +8,19 @@
 // during dynamic loading and static constructors, threads that never used
 // grove.
 //
-// An fd call is cooperative only for fds that can wait (sockets, pipes,
-// ttys, eventfd...) and that the user did not make non-blocking. Sockets and
-// the pipes the shim itself created are switched to O_NONBLOCK (and the flag
-// hidden from the user); other inherited fds (a terminal on stdin) are waited
-// for readiness and then called as they are, so a file description shared
-// with another process is never changed under it.
+// The shim never changes an fd's file status flags for good: O_NONBLOCK
+// belongs to the open file description, which dup'd fds, forked children and
+// exec'd programs share. Instead each call is made non-blocking by itself:
+// - sockets: MSG_DONTWAIT on every attempt (read/write become recv/send,
+//   which the kernel treats identically on a socket);
+// - pipes, ttys, eventfd, timerfd...: wait for readiness, then the plain
+//   call, which then cannot block (writes go in PIPE_BUF pieces);
+// - accept: readiness first; connect and sendfile: O_NONBLOCK only for the
+//   duration of the call.
+// Whether the *user* made the file non-blocking, and the socket timeouts,
+// are asked of the kernel on the slow path (after EAGAIN), and cached per
+// fd until any F_SETFL, FIONBIO or SO_RCVTIMEO/SO_SNDTIMEO goes through
+// the shim (FdCache::gen).
 #pragma once
 
 #include <poll.h>
@@ -24,9 +31,9 @@
 #include <grove/detail/time.hpp>
 
 #include "fd_table.hpp"
-#include "signals.hpp"
 #include "hub/hub.hpp"
 #include "io/io.hpp"
+#include "signals.hpp"
 #include "sys/sys.hpp"
 
 namespace grove::shim {
@@ -46,42 +53,54 @@ extern std::atomic<bool> ready;  // set at the end of the shim's constructor
 // This thread's hub if the call may park, else nullptr.
 Hub* hub_for_call() noexcept;
 
-// How one fd call is to be made.
-enum class Path {
-    passthrough,  // call libc as it is
-    emulate,      // fd has the shim's O_NONBLOCK but no fiber can park: block in poll(2)
-    retry,        // try, on EAGAIN park until ready, retry (fd is O_NONBLOCK)
-    ready_first,  // park until ready, then the (blocking) call
+// The fd's table bits if a call on it may park (a socket or stream), with
+// `hub` set; kind_file (pass the call through) otherwise.
+std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept;
+
+// A call said ENOTSOCK on what the table called a socket: the number was
+// reused behind the shim's back. Forgets the entry; true if the fd still
+// exists (dispatch the call again).
+bool reclassify(int fd) noexcept;
+
+// What the kernel says of fd's blocking mode and socket timeouts, cached.
+struct FdMode {
+    bool nonblock = false;
+    bool readable = true;   // O_RDONLY or O_RDWR
+    bool writable = true;   // O_WRONLY or O_RDWR
+    Nanos rcvtimeo = 0;  // 0: none; <0: fail at once
+    Nanos sndtimeo = 0;
 };
+FdMode fd_mode(int fd) noexcept;
+// Something may have changed some fd's mode (F_SETFL, FIONBIO, SO_*TIMEO).
+void fd_modes_changed() noexcept;
 
-Path fd_path(int fd, Hub*& hub, FdEntry*& entry) noexcept;
-
-// Absolute deadline for a socket's SO_RCVTIMEO/SO_SNDTIMEO, or kNoDeadline.
-inline Nanos sockopt_deadline(const FdEntry* e, bool want_write) noexcept {
-    if (e == nullptr) {
+inline Nanos timeout_deadline(Nanos timeo) noexcept {
+    if (timeo == 0) {
         return kNoDeadline;
     }
-    const Nanos t = (want_write ? e->sndtimeo : e->rcvtimeo).load(std::memory_order_relaxed);
-    return t > 0 ? detail::now_ns() + t : kNoDeadline;
+    return timeo < 0 ? detail::now_ns() : detail::now_ns() + timeo;
 }
-
-// Blocks the thread in poll(2) until fd is ready or the deadline passes: the
-// wait a blocking fd would have done in the kernel. 0, or -1 with EAGAIN on
-// timeout (what a blocking socket with SO_RCVTIMEO reports).
-int block_until_ready(int fd, short events, Nanos deadline) noexcept;
 
 // While alive, a signal handler running wakes this fiber's wait with
 // WakeReason::interrupted (the wait then fails with EINTR), as a signal
 // interrupts a thread blocked in the kernel.
+// The window opens when the call begins (SignalEpoch), or at the wait.
 class SignalWindow {
 public:
-    explicit SignalWindow(Hub* hub) noexcept : fiber_(hub->running()) { fiber_->signal_interruptible = true; }
-    ~SignalWindow() { fiber_->signal_interruptible = false; }
+    explicit SignalWindow(Hub* hub) noexcept : fiber_(hub->running()) {
+        if (!fiber_->signal_interruptible) {
+            fiber_->signal_epoch = Hub::signal_count.load(std::memory_order_acquire);
+        }
+        outer_ = fiber_->signal_interruptible;
+        fiber_->signal_interruptible = true;
+    }
+    ~SignalWindow() { fiber_->signal_interruptible = outer_; }
     SignalWindow(const SignalWindow&) = delete;
     SignalWindow& operator=(const SignalWindow&) = delete;
 
 private:
     detail::FiberCore* fiber_;
+    bool outer_ = false;
 };
 
 // After a wait failed with EINTR: whether the call restarts, as the kernel
@@ -91,73 +110,112 @@ inline bool restarts(Hub* hub, bool has_timeout) noexcept {
     return !has_timeout && restart_after(hub->interrupt_signals());
 }
 
-// Runs `op` (one attempt of the real call) as the blocking call would behave.
-// `timeout_errno`: what the call reports when its socket timeout expires.
-template <class Op>
-auto call_fd(int fd, bool want_write, Op&& op, int timeout_errno = EAGAIN) noexcept -> decltype(op()) {
-    Hub* hub = nullptr;
-    FdEntry* e = nullptr;
-    const Path path = fd_path(fd, hub, e);
-    if (path == Path::passthrough) {
-        return op();
-    }
-    const Nanos deadline = sockopt_deadline(e, want_write);
-    const short events = want_write ? POLLOUT : POLLIN;
-    if (path == Path::ready_first) {
-        for (;;) {
-            int w;
-            {
-                SignalWindow window(hub);
-                w = detail::io_wait(fd, events, deadline);
-            }
-            if (w == 0) {
-                return op();
-            }
-            if (errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
-                continue;
-            }
-            if (errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
-                errno = timeout_errno;
-            }
-            return -1;
-        }
-    }
-    for (;;) {
-        const auto r = op();
-        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            return r;
-        }
-        int w;
-        if (path == Path::emulate) {
-            w = block_until_ready(fd, events, deadline);
-        } else {
-            {
-                SignalWindow window(hub);
-                w = detail::io_await(fd, want_write, deadline);
-            }
-            if (w != 0 && errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
-                continue;
-            }
-            if (w != 0 && errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
-                errno = timeout_errno;  // the socket's own timeout, as Linux reports it
-            }
-        }
-        if (w != 0) {
-            if (path == Path::emulate && errno == EAGAIN) {
-                errno = timeout_errno;
-            }
-            return -1;
-        }
-    }
-}
+// Outcome of one cooperative wait of an interposed call.
+enum class Wait {
+    ready,      // look again
+    timed_out,  // the call's own timeout passed
+    failed,     // errno says why (EINTR, ECANCELED, ETIMEDOUT for a grove::Timeout, EBADF)
+};
 
-// Tells the hub (if any) and the fd table that `fd` is a new file.
-void adopt_new_fd(int fd, FdKind kind, bool user_nonblock) noexcept;
+// Parks until fd is ready for `events` or `deadline`, with signals able to
+// interrupt. A signal whose handlers all have SA_RESTART (and no timeout)
+// does not end the wait.
+Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept;
+
+// One attempt already said EAGAIN (or "not ready") on a blocking socket or
+// stream: waits like the kernel would. `r` is what to return if the user's
+// file is non-blocking (the attempt's own answer). Returns true to try again;
+// false when the call must end, with errno set (EAGAIN on timeout).
+bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& deadline_known) noexcept;
+
+// Copies n bytes from/to user memory the way the kernel does, with EFAULT
+// instead of a crash for a bad pointer (process_vm_readv/writev on this
+// process). False with errno EFAULT on failure.
+bool copy_from_user(void* dst, const void* src, std::size_t n) noexcept;
+bool copy_to_user(void* dst, const void* src, std::size_t n) noexcept;
+// The child of a fork must forget the parent's pid.
+void note_fork_child() noexcept;
 
 // Saves errno across the shim's own bookkeeping.
 struct ErrnoGuard {
     int saved = errno;
     ~ErrnoGuard() { errno = saved; }
 };
+
+// Socket receive (read, recv, recvfrom, recvmsg, readv): `op(flags)` makes
+// one attempt with the given flags. Blocking semantics: waits for data;
+// with MSG_WAITALL, `more(r)` is asked to advance the buffer after a partial
+// result and returns the total so far, or -1 when complete.
+template <class Op>
+auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0)) {
+    const int saved = errno;
+    Nanos deadline = kNoDeadline;
+    bool known = false;
+    for (;;) {
+        const auto r = op(flags | MSG_DONTWAIT);
+        if (r >= 0) {
+            errno = saved;  // libc leaves errno alone on success
+            return r;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return r;
+        }
+        if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
+            return -1;
+        }
+    }
+}
+
+// Socket send (write, send, sendto, sendmsg, writev): a blocking send of a
+// stream goes on until all of it is sent; `advance(done)` moves the data
+// past `done` bytes and returns false when nothing is left. Datagrams go
+// whole or not at all.
+template <class Op, class Advance>
+auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advance&& advance) noexcept
+    -> decltype(op(0)) {
+    const int saved = errno;
+    Nanos deadline = kNoDeadline;
+    bool known = false;
+    decltype(op(0)) sent = 0;
+    for (;;) {
+        const auto r = op(flags | MSG_DONTWAIT);
+        if (r >= 0) {
+            sent += r;
+            if (static_cast<std::size_t>(sent) >= total || !advance(static_cast<std::size_t>(r))) {
+                errno = saved;
+                return sent;
+            }
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return sent > 0 ? sent : r;
+        }
+        if (!wait_again(hub, fd, POLLOUT, true, deadline, known)) {
+            return sent > 0 ? sent : -1;  // a timeout or signal after progress: the count
+        }
+    }
+}
+
+// Stream read (pipe, tty, eventfd...): readiness first, then the plain
+// call, which then finds data (or EOF, or its own error) and cannot block.
+// A non-blocking or write-only file goes straight to the call.
+template <class Op>
+auto stream_read(Hub* hub, int fd, Op&& op) noexcept -> decltype(op()) {
+    const FdMode m = fd_mode(fd);
+    if (m.nonblock || !m.readable) {
+        return op();
+    }
+    const int saved = errno;
+    for (;;) {
+        struct pollfd p{fd, POLLIN, 0};
+        if (sys::poll(&p, 1, 0) != 0) {
+            errno = saved;
+            return op();
+        }
+        if (wait_fd(hub, fd, POLLIN, kNoDeadline) != Wait::ready) {
+            return -1;
+        }
+    }
+}
 
 }  // namespace grove::shim

@@ -27,7 +27,8 @@ Slot slots[NSIG];
 
 void trampoline(int sig, siginfo_t* info, void* ctx) {
     if (sig > 0 && sig < 64) {
-        Hub::signals_pending.fetch_or(std::uint64_t{1} << sig, std::memory_order_relaxed);
+        Hub::signal_count.fetch_add(1, std::memory_order_acq_rel);
+        Hub::signals_pending.fetch_or(std::uint64_t{1} << sig, std::memory_order_release);
     }
     const struct sigaction& a = slots[sig].user;
     if ((a.sa_flags & SA_SIGINFO) != 0) {

@@ -33,16 +33,17 @@ Nanos add(Nanos now, Nanos d) noexcept {
     return d >= kNoDeadline - now ? kNoDeadline : now + d;
 }
 
-void fill_remaining(struct timespec* rem, Nanos deadline) noexcept {
+// Writes the time left into *rem (if given); false (EFAULT) for a bad rem.
+bool fill_remaining(struct timespec* rem, Nanos deadline) noexcept {
     if (rem == nullptr) {
-        return;
+        return true;
     }
     Nanos left = deadline == kNoDeadline ? 0 : deadline - detail::now_ns();
     if (left < 0) {
         left = 0;
     }
-    rem->tv_sec = static_cast<time_t>(left / kSecond);
-    rem->tv_nsec = static_cast<long>(left % kSecond);
+    struct timespec t{static_cast<time_t>(left / kSecond), static_cast<long>(left % kSecond)};
+    return copy_to_user(rem, &t, sizeof t);
 }
 
 // Parks until `deadline`. 0 when it passed; EINTR when cut short.
@@ -68,33 +69,41 @@ int sleep_until(Hub* hub, Nanos deadline) noexcept {
 
 extern "C" {
 
-int nanosleep(const struct timespec* req, struct timespec* rem) {
+int nanosleep(const struct timespec* req_user, struct timespec* rem) {
     Hub* hub = hub_for_call();
-    if (hub == nullptr || req == nullptr) {
-        return sys::nanosleep(req, rem);
+    struct timespec copy;
+    if (hub == nullptr || req_user == nullptr || !copy_from_user(&copy, req_user, sizeof copy)) {
+        return sys::nanosleep(req_user, rem);  // the kernel's EFAULT
     }
+    const struct timespec* req = &copy;
     if (!valid(req)) {
         errno = EINVAL;
         return -1;
     }
+    const int saved = errno;
     const Nanos deadline = add(detail::now_ns(), to_ns(req));
     const int r = sleep_until(hub, deadline);
     if (r != 0) {
-        fill_remaining(rem, deadline);
+        if (!fill_remaining(rem, deadline)) {
+            return -1;  // EFAULT
+        }
         errno = r;
         return -1;
     }
+    errno = saved;
     return 0;
 }
 
-int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req, struct timespec* rem) {
+int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req_user, struct timespec* rem) {
     Hub* hub = hub_for_call();
     const bool ours = clock == CLOCK_MONOTONIC || clock == CLOCK_REALTIME || clock == CLOCK_BOOTTIME;
-    if (hub == nullptr || req == nullptr || !ours || (flags & ~TIMER_ABSTIME) != 0) {
-        return sys::clock_nanosleep(clock, flags, req, rem);
+    struct timespec copy;
+    if (hub == nullptr || req_user == nullptr || !ours || (flags & ~TIMER_ABSTIME) != 0 ||
+        !copy_from_user(&copy, req_user, sizeof copy)) {
+        return sys::clock_nanosleep(clock, flags, req_user, rem);
     }
-    if (!valid(req) && !(req->tv_sec < 0 && (flags & TIMER_ABSTIME) != 0 && req->tv_nsec >= 0 &&
-                         req->tv_nsec < kSecond)) {
+    const struct timespec* req = &copy;
+    if (!valid(req)) {
         return EINVAL;
     }
     const Nanos now = detail::now_ns();
@@ -106,13 +115,13 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req, stru
         // measured once (a later step of the wall clock is not followed).
         struct timespec cur;
         clock_gettime(clock, &cur);
-        const Nanos target = req->tv_sec < 0 ? 0 : to_ns(req);
+        const Nanos target = to_ns(req);
         const Nanos current = to_ns(&cur);
         deadline = target == kNoDeadline ? kNoDeadline : add(now, target > current ? target - current : 0);
     }
     const int r = sleep_until(hub, deadline);
-    if (r != 0 && (flags & TIMER_ABSTIME) == 0) {
-        fill_remaining(rem, deadline);
+    if (r != 0 && (flags & TIMER_ABSTIME) == 0 && !fill_remaining(rem, deadline)) {
+        return EFAULT;
     }
     return r;
 }
@@ -122,11 +131,13 @@ int usleep(useconds_t usec) {
     if (hub == nullptr) {
         return sys::usleep(usec);
     }
+    const int saved = errno;
     const int r = sleep_until(hub, add(detail::now_ns(), static_cast<Nanos>(usec) * 1000));
     if (r != 0) {
         errno = r;
         return -1;
     }
+    errno = saved;
     return 0;
 }
 

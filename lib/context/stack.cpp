@@ -7,6 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(GROVE_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace grove::detail {
 
 std::size_t StackPool::page_size() noexcept {
@@ -86,6 +90,11 @@ void StackPool::give(Stack s) noexcept {
     if (s.base == nullptr) {
         return;
     }
+#if defined(GROVE_ASAN)
+    // The fiber that ran here never returned from its frames: clear their
+    // poison so the next fiber starts on clean memory.
+    __asan_unpoison_memory_region(s.limit(), s.usable());
+#endif
     if (free_.size() < kMaxPooled) {
         free_.push_back(s);
         return;

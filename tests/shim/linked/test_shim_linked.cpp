@@ -1,0 +1,1517 @@
+// The shim, linked: plain libc calls (sleep, socket, read, poll, fork,
+// waitpid...) made inside grove fibers of a program linked with
+// libgrove_shim park the fiber, not the thread, and give what libc gives.
+//
+// Every case is bounded twice: a grove::Timeout in the main fiber (a lost
+// wake-up fails the case with TimeoutError), and a watchdog thread that ends
+// the run, naming the case, if a call blocks the whole thread (then no
+// fiber, Timeout included, can ever run again). Fibers that outlive a
+// failed wait are killed before the case returns (settle()), so no fiber is
+// left pointing at a dead case's locals.
+#define BOOST_TEST_MODULE shim_linked
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grove/fiber.hpp>
+#include <grove/sync.hpp>
+#include <grove/timeout.hpp>
+
+extern char** environ;
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+long ms_since(Clock::time_point t0) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+}
+
+long ms_between(Clock::time_point a, Clock::time_point b) {
+    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count());
+}
+
+// ---- watchdog ----------------------------------------------------------------
+// A plain thread (no hub, every signal blocked, so SIGALRM cases still reach
+// the main thread) that ends the process if a case outlives its limit.
+class Watchdog {
+public:
+    // Never destroyed: its thread waits on cv_ until the process ends, and
+    // destroying a condition variable with a waiter blocks exit.
+    static Watchdog& get() {
+        static Watchdog* w = new Watchdog;
+        return *w;
+    }
+    void arm(std::string name, std::chrono::seconds limit) {
+        std::lock_guard<std::mutex> lk(m_);
+        name_ = std::move(name);
+        deadline_ = Clock::now() + limit;
+        cv_.notify_all();
+    }
+    void disarm() {
+        std::lock_guard<std::mutex> lk(m_);
+        deadline_ = Clock::time_point::max();
+        cv_.notify_all();
+    }
+
+private:
+    Watchdog() {
+        sigset_t all;
+        sigset_t old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        thread_ = std::thread([this] { run(); });
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        thread_.detach();
+    }
+    void run() {
+        std::unique_lock<std::mutex> lk(m_);
+        for (;;) {
+            if (deadline_ == Clock::time_point::max()) {
+                cv_.wait(lk);
+                continue;
+            }
+            cv_.wait_until(lk, deadline_);
+            if (deadline_ != Clock::time_point::max() && Clock::now() >= deadline_) {
+                std::fprintf(stderr,
+                             "watchdog: case '%s' still running past its limit: a plain call blocked the whole "
+                             "thread (or a wake-up was lost and its Timeout could not fire)\n",
+                             name_.c_str());
+                std::fflush(stderr);
+                std::_Exit(3);
+            }
+        }
+    }
+    std::mutex m_;
+    std::condition_variable cv_;
+    Clock::time_point deadline_ = Clock::time_point::max();
+    std::string name_;
+    std::thread thread_;
+};
+
+struct WatchdogStart {
+    WatchdogStart() { Watchdog::get(); }
+};
+
+// Per case: the watchdog's limit and a Timeout on the main fiber below it.
+struct Bounded {
+    Bounded() { Watchdog::get().arm(boost::unit_test::framework::current_test_case().p_name.get(), 40s); }
+    ~Bounded() { Watchdog::get().disarm(); }
+    grove::Timeout limit{30s};
+};
+
+// ---- helpers -----------------------------------------------------------------
+
+// Waits up to `d` for f to end. If it has not, fails the case and kills it:
+// the fiber must not outlive the locals it refers to.
+template <class T>
+bool settle(grove::Fiber<T>& f, std::chrono::milliseconds d, const char* what) {
+    if (f.wait(d)) {
+        return true;
+    }
+    BOOST_ERROR(what << ": fiber still blocked after " << d.count() << " ms");
+    f.kill();
+    if (!f.wait(2s)) {
+        std::fprintf(stderr, "%s: fiber survives kill; cannot continue safely\n", what);
+        std::_Exit(4);
+    }
+    return false;
+}
+
+int threads_now() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Threads:", 0) == 0) {
+            return std::atoi(line.c_str() + 8);
+        }
+    }
+    return -1;
+}
+
+bool has_nonblock(int fd) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    BOOST_REQUIRE(fl >= 0);
+    return (fl & O_NONBLOCK) != 0;
+}
+
+bool write_all(int fd, const void* data, std::size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+        const ssize_t w = ::write(fd, p, n);
+        if (w <= 0) {
+            return false;
+        }
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+    return true;
+}
+
+// Reads until EOF (or an error, reported as "<errno N>" appended).
+std::string read_all(int fd) {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r == 0) {
+            return out;
+        }
+        if (r < 0) {
+            return out + "<errno " + std::to_string(errno) + ">";
+        }
+        out.append(buf, static_cast<std::size_t>(r));
+    }
+}
+
+// Plain socketpair / pipe, closed at scope end with plain close (no-op if
+// the case closed an end itself and set it to -1).
+struct Pair {
+    int a = -1;
+    int b = -1;
+    static Pair sockets(int extra_type = 0) {
+        int sv[2];
+        BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | extra_type, 0, sv) == 0);
+        return Pair{sv[0], sv[1]};
+    }
+    static Pair pipe(int extra_flags = 0) {
+        int p[2];
+        BOOST_REQUIRE(::pipe2(p, O_CLOEXEC | extra_flags) == 0);
+        return Pair{p[0], p[1]};
+    }
+    Pair(int x, int y) : a(x), b(y) {}
+    Pair(Pair&& o) noexcept : a(o.a), b(o.b) { o.a = o.b = -1; }
+    Pair(const Pair&) = delete;
+    Pair& operator=(const Pair&) = delete;
+    ~Pair() {
+        if (a >= 0) {
+            ::close(a);
+        }
+        if (b >= 0) {
+            ::close(b);
+        }
+    }
+};
+
+// Counts 5 ms grove sleeps until destroyed: proof that the hub ran other
+// fibers while one was in a plain blocking call. Uses grove's own sleep, so
+// it does not depend on the shim under test.
+class Ticker {
+public:
+    Ticker() {
+        fiber_ = grove::spawn([this] {
+            for (;;) {
+                grove::this_fiber::sleep_for(5ms);
+                ++count_;
+            }
+        });
+    }
+    ~Ticker() {
+        fiber_.kill();
+        try {
+            fiber_.wait(2s);
+        } catch (...) {
+        }
+    }
+    long count() const { return count_; }
+
+private:
+    long count_ = 0;
+    grove::Fiber<void> fiber_;
+};
+
+// Installs a SIGALRM action for the scope; restores the old one and stops
+// the interval timer on exit.
+volatile std::sig_atomic_t alarm_hits = 0;
+void on_alarm(int) {
+    alarm_hits = alarm_hits + 1;
+}
+
+struct AlarmHandler {
+    struct sigaction old{};
+    explicit AlarmHandler(int flags) {
+        alarm_hits = 0;
+        struct sigaction sa{};
+        sa.sa_handler = &on_alarm;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = flags;
+        BOOST_REQUIRE(::sigaction(SIGALRM, &sa, &old) == 0);
+    }
+    ~AlarmHandler() {
+        struct itimerval off{};
+        ::setitimer(ITIMER_REAL, &off, nullptr);
+        ::sigaction(SIGALRM, &old, nullptr);
+    }
+    static void fire_after(std::chrono::milliseconds d) {
+        struct itimerval it{};
+        it.it_value.tv_sec = static_cast<time_t>(d.count() / 1000);
+        it.it_value.tv_usec = static_cast<suseconds_t>((d.count() % 1000) * 1000);
+        BOOST_REQUIRE(::setitimer(ITIMER_REAL, &it, nullptr) == 0);
+    }
+};
+
+// A loopback TCP listener on a free port.
+struct Listener {
+    int fd = -1;
+    sockaddr_in addr{};
+    explicit Listener(int backlog) {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        BOOST_REQUIRE(fd >= 0);
+        const int one = 1;
+        BOOST_REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = 0;
+        BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        BOOST_REQUIRE(::listen(fd, backlog) == 0);
+        socklen_t len = sizeof addr;
+        BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    }
+    ~Listener() { ::close(fd); }
+};
+
+// Two fibers run `sleep_fn` (0 on success) at once; returns the wall time.
+template <class Fn>
+long two_concurrent_sleeps_ms(Fn sleep_fn) {
+    int ra = -1;
+    int rb = -1;
+    const auto t0 = Clock::now();
+    auto a = grove::spawn([&] { ra = sleep_fn(); });
+    auto b = grove::spawn([&] { rb = sleep_fn(); });
+    settle(a, 3s, "sleeper a");
+    settle(b, 3s, "sleeper b");
+    const long ms = ms_since(t0);
+    BOOST_TEST(ra == 0);
+    BOOST_TEST(rb == 0);
+    return ms;
+}
+
+timespec abs_after(clockid_t clock, long ns) {
+    timespec t{};
+    ::clock_gettime(clock, &t);
+    t.tv_nsec += ns;
+    t.tv_sec += t.tv_nsec / 1'000'000'000;
+    t.tv_nsec %= 1'000'000'000;
+    return t;
+}
+
+}  // namespace
+
+BOOST_TEST_GLOBAL_FIXTURE(WatchdogStart);
+
+BOOST_FIXTURE_TEST_SUITE(shim_linked, Bounded)
+
+// ---- sleeps --------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(thousand_fibers_in_plain_sleep_finish_in_about_one_second_on_one_thread) {
+    const int threads_before = threads_now();
+    BOOST_REQUIRE(threads_before > 0);
+    std::vector<grove::Fiber<unsigned>> sleepers;
+    sleepers.reserve(1000);
+    int threads_during = -1;
+    const auto t0 = Clock::now();
+    for (int i = 0; i < 1000; ++i) {
+        sleepers.push_back(grove::spawn([] { return ::sleep(1); }));
+    }
+    auto probe = grove::spawn([&] {
+        grove::this_fiber::sleep_for(500ms);
+        threads_during = threads_now();
+    });
+    int zero = 0;
+    for (auto& f : sleepers) {
+        if (settle(f, 5s, "sleep(1)") && f.join() == 0u) {
+            ++zero;
+        }
+    }
+    settle(probe, 1s, "probe");
+    const long ms = ms_since(t0);
+    BOOST_TEST(zero == 1000);
+    BOOST_TEST(ms >= 1000);
+    BOOST_TEST(ms < 3000);
+    BOOST_TEST(threads_during == threads_before);
+    BOOST_TEST(threads_now() == threads_before);
+}
+
+BOOST_AUTO_TEST_CASE(plain_usleep_in_two_fibers_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] { return ::usleep(200'000); });
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 380);
+}
+
+BOOST_AUTO_TEST_CASE(plain_nanosleep_in_two_fibers_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] {
+        const timespec req{0, 200'000'000};
+        timespec rem{9, 9};
+        const int r = ::nanosleep(&req, &rem);
+        return r;
+    });
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 380);
+}
+
+BOOST_AUTO_TEST_CASE(plain_clock_nanosleep_relative_monotonic_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] {
+        const timespec req{0, 200'000'000};
+        return ::clock_nanosleep(CLOCK_MONOTONIC, 0, &req, nullptr);
+    });
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 380);
+}
+
+BOOST_AUTO_TEST_CASE(plain_clock_nanosleep_abstime_monotonic_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] {
+        const timespec when = abs_after(CLOCK_MONOTONIC, 200'000'000);
+        return ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &when, nullptr);
+    });
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 380);
+}
+
+BOOST_AUTO_TEST_CASE(plain_clock_nanosleep_relative_realtime_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] {
+        const timespec req{0, 200'000'000};
+        return ::clock_nanosleep(CLOCK_REALTIME, 0, &req, nullptr);
+    });
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 380);
+}
+
+BOOST_AUTO_TEST_CASE(plain_clock_nanosleep_abstime_realtime_runs_concurrently) {
+    const long ms = two_concurrent_sleeps_ms([] {
+        const timespec when = abs_after(CLOCK_REALTIME, 200'000'000);
+        return ::clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &when, nullptr);
+    });
+    BOOST_TEST(ms >= 190);  // the realtime clock is read twice: allow its step
+    BOOST_TEST(ms < 380);
+}
+
+// ---- sockets --------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(thousand_plain_tcp_echo_clients_against_plain_accept_run_concurrently) {
+    constexpr int kClients = 1000;
+    constexpr std::size_t kLen = 32;
+    Listener listener(kClients + 24);
+    int accept_errno = 0;
+    std::vector<grove::Fiber<void>> handlers;
+    handlers.reserve(kClients);
+    int handled = 0;
+    // Server: plain accept; per connection read the request, plain usleep
+    // 100 ms, echo it, close.
+    auto server = grove::spawn([&] {
+        for (int i = 0; i < kClients; ++i) {
+            const int c = ::accept(listener.fd, nullptr, nullptr);
+            if (c < 0) {
+                accept_errno = errno;
+                return;
+            }
+            handlers.push_back(grove::spawn([c, &handled, kLen] {
+                char buf[kLen];
+                std::size_t got = 0;
+                while (got < kLen) {
+                    const ssize_t r = ::read(c, buf + got, kLen - got);
+                    if (r <= 0) {
+                        break;
+                    }
+                    got += static_cast<std::size_t>(r);
+                }
+                ::usleep(100'000);
+                if (got == kLen && write_all(c, buf, kLen)) {
+                    ++handled;
+                }
+                ::close(c);
+            }));
+        }
+    });
+    std::vector<grove::Fiber<std::string>> clients;
+    clients.reserve(kClients);
+    const auto t0 = Clock::now();
+    for (int i = 0; i < kClients; ++i) {
+        clients.push_back(grove::spawn([&listener, i]() -> std::string {
+            const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (s < 0) {
+                return "socket: " + std::string(std::strerror(errno));
+            }
+            if (::connect(s, reinterpret_cast<const sockaddr*>(&listener.addr), sizeof listener.addr) != 0) {
+                const int e = errno;
+                ::close(s);
+                return "connect: " + std::string(std::strerror(e));
+            }
+            char msg[kLen + 1];
+            std::snprintf(msg, sizeof msg, "client %04d says hello, grove!!", i);
+            if (!write_all(s, msg, kLen)) {
+                ::close(s);
+                return "write failed";
+            }
+            std::string back = read_all(s);
+            ::close(s);
+            return back == std::string(msg, kLen) ? std::string("ok") : "echo mismatch: '" + back + "'";
+        }));
+    }
+    int ok = 0;
+    std::string first_problem;
+    for (auto& c : clients) {
+        if (!settle(c, 10s, "echo client")) {
+            continue;
+        }
+        const std::string r = c.join();
+        if (r == "ok") {
+            ++ok;
+        } else if (first_problem.empty()) {
+            first_problem = r;
+        }
+    }
+    const long ms = ms_since(t0);
+    settle(server, 2s, "accept loop");
+    for (auto& h : handlers) {
+        settle(h, 2s, "echo handler");
+    }
+    BOOST_TEST(accept_errno == 0);
+    BOOST_TEST(ok == kClients, "exact echoes: " << ok << "; first problem: " << first_problem);
+    BOOST_TEST(handled == kClients);
+    BOOST_TEST(ms >= 100);
+    BOOST_TEST(ms < 3000);  // serial would be 1000 x 100 ms
+}
+
+BOOST_AUTO_TEST_CASE(plain_read_in_main_fiber_is_cooperative) {
+    Pair p = Pair::sockets();
+    // If the main fiber's read blocked the thread, the writer could never run:
+    // SO_RCVTIMEO turns that into a failed read instead of a hang.
+    const timeval tv{2, 0};
+    BOOST_REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    auto writer = grove::spawn([&] {
+        grove::this_fiber::sleep_for(50ms);
+        write_all(p.b, "main", 4);
+    });
+    char buf[8] = {};
+    const ssize_t r = ::read(p.a, buf, sizeof buf);
+    BOOST_TEST(r == 4);
+    BOOST_TEST(std::string(buf, 4) == "main");
+    settle(writer, 1s, "writer");
+}
+
+BOOST_AUTO_TEST_CASE(close_wakes_a_fiber_in_plain_read_on_that_socket_with_ebadf) {
+    Pair p = Pair::sockets();
+    ssize_t r = 0;
+    int err = 0;
+    Clock::time_point done;
+    auto reader = grove::spawn([&] {
+        char c;
+        r = ::read(p.a, &c, 1);
+        err = errno;
+        done = Clock::now();
+    });
+    grove::this_fiber::sleep_for(100ms);
+    BOOST_REQUIRE(!reader.ready());  // parked in read
+    const auto closed_at = Clock::now();
+    BOOST_TEST(::close(p.a) == 0);
+    p.a = -1;
+    if (settle(reader, 1s, "reader after close")) {
+        BOOST_TEST(r == -1);
+        BOOST_TEST(err == EBADF);
+        BOOST_TEST(ms_between(closed_at, done) < 100);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(fd_number_reused_by_a_new_socketpair_reads_only_new_data) {
+    // The old socket: used cooperatively (registered with the hub, made
+    // non-blocking by the shim), then closed under a waiting fiber.
+    Pair old = Pair::sockets();
+    const int old_a = old.a;
+    const int old_b = old.b;
+    std::string first;
+    auto r1 = grove::spawn([&] {
+        char buf[16];
+        const ssize_t n = ::read(old.a, buf, sizeof buf);
+        first.assign(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(old.b, "old", 3);
+    settle(r1, 1s, "first reader");
+    BOOST_TEST(first == "old");
+    // Leave unread data and a parked waiter behind, then close both ends.
+    int stale_err = 0;
+    auto r2 = grove::spawn([&] {
+        char c;
+        if (::read(old.a, &c, 1) < 0) {
+            stale_err = errno;
+        }
+    });
+    grove::this_fiber::sleep_for(20ms);
+    ::close(old.a);
+    old.a = -1;
+    settle(r2, 1s, "reader of the closed socket");
+    BOOST_TEST(stale_err == EBADF);
+    ::close(old.b);
+    old.b = -1;
+
+    Pair fresh = Pair::sockets();
+    BOOST_REQUIRE(fresh.a == old_a);  // lowest free numbers
+    BOOST_REQUIRE(fresh.b == old_b);
+    BOOST_TEST(!has_nonblock(fresh.a));
+    ssize_t n = 0;
+    char buf[64] = {};
+    Clock::time_point done;
+    auto reader = grove::spawn([&] {
+        n = ::read(fresh.a, buf, sizeof buf);
+        done = Clock::now();
+    });
+    grove::this_fiber::sleep_for(100ms);
+    BOOST_TEST(!reader.ready());  // no stale wake-up from the old file
+    const auto written_at = Clock::now();
+    BOOST_REQUIRE(write_all(fresh.b, "fresh data", 10));
+    if (settle(reader, 1s, "reader of the new socket")) {
+        BOOST_TEST(n == 10);
+        BOOST_TEST(std::string(buf, 10) == "fresh data");
+        BOOST_TEST(ms_between(written_at, done) < 100);
+    }
+    BOOST_TEST(!has_nonblock(fresh.a));
+}
+
+BOOST_AUTO_TEST_CASE(fd_number_reused_by_a_pipe_after_a_socket_reads_only_new_data) {
+    Pair old = Pair::sockets();
+    const int old_a = old.a;
+    auto r1 = grove::spawn([&] {
+        char c;
+        (void)::read(old.a, &c, 1);
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(old.b, "xy", 2);  // one byte stays unread in the closed socket
+    settle(r1, 1s, "first reader");
+    ::close(old.a);
+    old.a = -1;
+    Pair p = Pair::pipe();
+    BOOST_REQUIRE(p.a == old_a);
+    ssize_t n = 0;
+    char buf[16] = {};
+    auto reader = grove::spawn([&] { n = ::read(p.a, buf, sizeof buf); });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_TEST(!reader.ready());
+    write_all(p.b, "pipe", 4);
+    if (settle(reader, 1s, "pipe reader")) {
+        BOOST_TEST(n == 4);
+        BOOST_TEST(std::string(buf, 4) == "pipe");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(so_rcvtimeo_expiry_gives_eagain_while_other_fibers_run) {
+    Pair p = Pair::sockets();
+    const timeval tv{0, 200'000};
+    BOOST_REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+
+    // libc's answer, on a plain thread (no hub: the call is not cooperative).
+    ssize_t plain_r = 0;
+    int plain_err = 0;
+    std::thread([&] {
+        char c;
+        plain_r = ::read(p.a, &c, 1);
+        plain_err = errno;
+    }).join();
+    BOOST_TEST(plain_r == -1);
+    BOOST_TEST(plain_err == EAGAIN);
+
+    Ticker ticker;
+    ssize_t r = 0;
+    int err = 0;
+    long ms = 0;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        char c;
+        r = ::read(p.a, &c, 1);
+        err = errno;
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(reader, 2s, "reader with SO_RCVTIMEO");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms >= 190);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(ticks >= 10);
+}
+
+BOOST_AUTO_TEST_CASE(blocking_write_of_four_mib_to_a_socket_returns_the_full_count) {
+    // A blocking stream-socket write waits until it has sent everything
+    // (short only on a signal or error): what a plain thread gets, a fiber
+    // must get.
+    constexpr std::size_t kSize = 4 << 20;
+    const std::vector<char> data(kSize, 'g');
+    for (const bool in_fiber : {false, true}) {
+        Pair p = Pair::sockets();
+        std::string drained;
+        std::thread drain([&] { drained = read_all(p.b); });  // a plain thread: libc's own read
+        ssize_t w = 0;
+        if (in_fiber) {
+            auto f = grove::spawn([&] { w = ::write(p.a, data.data(), kSize); });
+            settle(f, 5s, "writer");
+        } else {
+            std::thread([&] { w = ::write(p.a, data.data(), kSize); }).join();
+        }
+        ::close(p.a);
+        p.a = -1;
+        drain.join();
+        BOOST_TEST(w == static_cast<ssize_t>(kSize), (in_fiber ? "fiber" : "plain thread") << ": write returned " << w);
+        BOOST_TEST(drained.size() == static_cast<std::size_t>(w > 0 ? w : 0));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(blocking_write_of_one_mib_to_a_pipe_returns_the_full_count) {
+    constexpr std::size_t kSize = 1 << 20;
+    const std::vector<char> data(kSize, 'p');
+    for (const bool in_fiber : {false, true}) {
+        Pair p = Pair::pipe();
+        std::string drained;
+        std::thread drain([&] { drained = read_all(p.a); });
+        ssize_t w = 0;
+        if (in_fiber) {
+            auto f = grove::spawn([&] { w = ::write(p.b, data.data(), kSize); });
+            settle(f, 5s, "writer");
+        } else {
+            std::thread([&] { w = ::write(p.b, data.data(), kSize); }).join();
+        }
+        ::close(p.b);
+        p.b = -1;
+        drain.join();
+        BOOST_TEST(w == static_cast<ssize_t>(kSize), (in_fiber ? "fiber" : "plain thread") << ": write returned " << w);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(recv_msg_waitall_in_a_fiber_waits_for_every_byte) {
+    Pair p = Pair::sockets();
+    char buf[8] = {};
+    ssize_t r = 0;
+    auto reader = grove::spawn([&] { r = ::recv(p.a, buf, sizeof buf, MSG_WAITALL); });
+    auto writer = grove::spawn([&] {
+        write_all(p.b, "abcd", 4);
+        grove::this_fiber::sleep_for(50ms);
+        write_all(p.b, "efgh", 4);
+    });
+    settle(reader, 2s, "MSG_WAITALL reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(r == 8);
+    BOOST_TEST(std::string(buf, 8) == "abcdefgh");
+}
+
+BOOST_AUTO_TEST_CASE(plain_thread_read_on_a_socket_the_shim_made_nonblocking_still_blocks) {
+    Pair p = Pair::sockets();
+    auto r1 = grove::spawn([&] {
+        char c;
+        (void)::read(p.a, &c, 1);  // cooperative: O_NONBLOCK set underneath
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(p.b, "1", 1);
+    settle(r1, 1s, "first reader");
+    ssize_t r = 0;
+    int err = 0;
+    char c = 0;
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+        r = ::read(p.a, &c, 1);
+        err = errno;
+        done = true;
+    });
+    grove::this_fiber::sleep_for(100ms);
+    BOOST_TEST(!done);  // blocked, as a blocking socket is
+    write_all(p.b, "2", 1);
+    t.join();
+    BOOST_TEST(r == 1, "read returned " << r << " errno " << err);
+    BOOST_TEST(c == '2');
+}
+
+BOOST_AUTO_TEST_CASE(o_nonblock_set_through_a_dup_shows_on_the_original) {
+    // O_NONBLOCK belongs to the open file description, shared by dups.
+    Pair p = Pair::sockets();
+    auto r1 = grove::spawn([&] {
+        char c;
+        (void)::read(p.a, &c, 1);
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(p.b, "1", 1);
+    settle(r1, 1s, "first reader");
+    const int d = ::dup(p.a);
+    BOOST_REQUIRE(d >= 0);
+    BOOST_REQUIRE(::fcntl(d, F_SETFL, ::fcntl(d, F_GETFL) | O_NONBLOCK) == 0);
+    BOOST_TEST(has_nonblock(d));
+    BOOST_TEST(has_nonblock(p.a));
+    ssize_t r = 0;
+    int err = 0;
+    auto f = grove::spawn([&] {
+        char c;
+        r = ::read(p.a, &c, 1);
+        err = errno;
+    });
+    if (!settle(f, 300ms, "read on the original after O_NONBLOCK via the dup")) {
+        r = -2;  // it waited: the shim took the original for blocking
+        err = 0;
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    ::close(d);
+}
+
+BOOST_AUTO_TEST_CASE(exec_child_writing_to_a_socket_the_parent_used_cooperatively_sees_a_blocking_socket) {
+    // The shim's hidden O_NONBLOCK sits on the open file description, which
+    // a child shares: a program exec'd without the shim must still find its
+    // stdout blocking, or it fails with EAGAIN once the buffer is full.
+    Pair p = Pair::sockets();
+    auto r1 = grove::spawn([&] {
+        char c;
+        (void)::read(p.b, &c, 1);  // cooperative use of the child's end
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(p.a, "1", 1);
+    settle(r1, 1s, "first reader");
+    BOOST_TEST(!has_nonblock(p.b));
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p.b, 1);
+    char arg0[] = "sh";
+    char arg1[] = "-c";
+    // 3 MB: more than the socket buffer, so the writer must wait.
+    char arg2[] = "head -c 3000000 /dev/zero";
+    char* argv[] = {arg0, arg1, arg2, nullptr};
+    char* envp[] = {nullptr};  // no LD_PRELOAD: a program without the shim
+    pid_t pid = -1;
+    BOOST_REQUIRE(::posix_spawn(&pid, "/bin/sh", &fa, nullptr, argv, envp) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(p.b);
+    p.b = -1;
+    grove::this_fiber::sleep_for(200ms);  // let the child fill the buffer
+    std::string got;
+    auto reader = grove::spawn([&] { got = read_all(p.a); });
+    settle(reader, 5s, "reader");
+    int status = -1;
+    auto waiter = grove::spawn([&] { ::waitpid(pid, &status, 0); });
+    settle(waiter, 3s, "waitpid");
+    BOOST_TEST(got.size() == 3000000u);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(two_fibers_reading_one_pipe_the_shim_did_not_create_do_not_block_the_thread) {
+    // A pipe made behind the shim's back (as one inherited from a parent):
+    // the shim may not make it non-blocking, so it waits for readiness and
+    // then reads. Two readers both see "ready" for one byte.
+    int fds[2];
+    BOOST_REQUIRE(::syscall(SYS_pipe2, fds, O_CLOEXEC) == 0);
+    Pair p(fds[0], fds[1]);
+    Ticker ticker;
+    int got = 0;
+    auto read_one = [&] {
+        char c;
+        if (::read(p.a, &c, 1) == 1) {
+            ++got;
+        }
+    };
+    auto a = grove::spawn(read_one);
+    auto b = grove::spawn(read_one);
+    grove::this_fiber::sleep_for(30ms);
+    write_all(p.b, "1", 1);
+    // The second byte comes from a plain thread 500 ms later, so a thread
+    // blocked in read(2) ends instead of hanging.
+    std::thread late([&] {
+        std::this_thread::sleep_for(500ms);
+        (void)::write(p.b, "2", 1);
+    });
+    const long before = ticker.count();
+    grove::this_fiber::sleep_for(300ms);
+    const long ticks = ticker.count() - before;
+    late.join();
+    settle(a, 2s, "reader a");
+    settle(b, 2s, "reader b");
+    BOOST_TEST(got == 2);
+    BOOST_TEST(ticks >= 20, "other fibers ran " << ticks << " ticks of 5 ms in 300 ms");
+}
+
+// stdio and the process helpers call libc's internal __read / __waitpid,
+// which no interposed symbol reaches: these say whether the shim covers
+// them anyway.
+BOOST_AUTO_TEST_CASE(stdio_fgets_on_a_popen_pipe_in_a_fiber_lets_other_fibers_run) {
+    Ticker ticker;
+    std::string line;
+    long ticks = 0;
+    FILE* in = nullptr;
+    auto f = grove::spawn([&] {
+        in = ::popen("sleep 0.3; echo hi", "r");
+        if (in == nullptr) {
+            return;
+        }
+        char buf[64] = {};
+        const long before = ticker.count();
+        if (std::fgets(buf, sizeof buf, in) != nullptr) {
+            line = buf;
+        }
+        ticks = ticker.count() - before;
+    });
+    settle(f, 5s, "fgets reader");
+    BOOST_REQUIRE(in != nullptr);
+    BOOST_TEST(line == "hi\n");
+    BOOST_TEST(ticks >= 20, "fgets: other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+    BOOST_TEST(::pclose(in) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(pclose_in_a_fiber_lets_other_fibers_run_while_the_child_ends) {
+    Ticker ticker;
+    int status = -1;
+    long ticks = 0;
+    auto f = grove::spawn([&] {
+        FILE* in = ::popen("sleep 0.3", "r");
+        if (in == nullptr) {
+            return;
+        }
+        const long before = ticker.count();
+        status = ::pclose(in);
+        ticks = ticker.count() - before;
+    });
+    settle(f, 5s, "pclose");
+    BOOST_TEST(status == 0);
+    BOOST_TEST(ticks >= 20, "pclose: other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+}
+
+BOOST_AUTO_TEST_CASE(system_in_a_fiber_lets_other_fibers_run) {
+    Ticker ticker;
+    int status = -1;
+    long ticks = 0;
+    auto f = grove::spawn([&] {
+        const long before = ticker.count();
+        status = std::system("sleep 0.3; exit 2");
+        ticks = ticker.count() - before;
+    });
+    settle(f, 5s, "system");
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 2);
+    BOOST_TEST(ticks >= 20, "system: other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+}
+
+BOOST_AUTO_TEST_CASE(plain_wait_for_any_child_in_a_fiber_returns_its_status_while_others_run) {
+    pid_t pid = -1;
+    auto forker = grove::spawn([&] {
+        pid = ::fork();
+        if (pid == 0) {
+            ::usleep(200'000);
+            std::_Exit(4);
+        }
+    });
+    settle(forker, 1s, "forker");
+    BOOST_REQUIRE(pid > 0);
+    Ticker ticker;
+    int status = -1;
+    pid_t waited = 0;
+    long ticks = 0;
+    auto waiter = grove::spawn([&] {
+        const long before = ticker.count();
+        waited = ::wait(&status);
+        ticks = ticker.count() - before;
+    });
+    settle(waiter, 3s, "wait");
+    BOOST_TEST(waited == pid);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 4);
+    BOOST_TEST(ticks >= 10);
+}
+
+// ---- user non-blocking ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(sock_nonblock_socket_gives_eagain_at_once_and_shows_o_nonblock) {
+    Pair p = Pair::sockets(SOCK_NONBLOCK);
+    BOOST_TEST(has_nonblock(p.a));
+    const auto t0 = Clock::now();
+    char c;
+    const ssize_t r = ::read(p.a, &c, 1);
+    const int err = errno;
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms_since(t0) < 50);
+    BOOST_TEST(has_nonblock(p.a));
+}
+
+BOOST_AUTO_TEST_CASE(fcntl_o_nonblock_after_cooperative_use_gives_eagain_and_clearing_it_blocks_again) {
+    Pair p = Pair::sockets();
+    // Cooperative use first: the shim makes the socket non-blocking inside.
+    auto r1 = grove::spawn([&] {
+        char c;
+        (void)::read(p.a, &c, 1);
+    });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(p.b, "x", 1);
+    settle(r1, 1s, "first reader");
+    BOOST_TEST(!has_nonblock(p.a));
+
+    const int fl = ::fcntl(p.a, F_GETFL);
+    BOOST_REQUIRE(::fcntl(p.a, F_SETFL, fl | O_NONBLOCK) == 0);
+    BOOST_TEST(has_nonblock(p.a));
+    const auto t0 = Clock::now();
+    char c;
+    const ssize_t r = ::read(p.a, &c, 1);
+    const int err = errno;
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms_since(t0) < 50);
+
+    // Back to blocking: a read waits (cooperatively) for data again.
+    BOOST_REQUIRE(::fcntl(p.a, F_SETFL, fl & ~O_NONBLOCK) == 0);
+    BOOST_TEST(!has_nonblock(p.a));
+    ssize_t n = 0;
+    auto r2 = grove::spawn([&] { n = ::read(p.a, &c, 1); });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_TEST(!r2.ready());
+    write_all(p.b, "y", 1);
+    if (settle(r2, 1s, "reader after clearing O_NONBLOCK")) {
+        BOOST_TEST(n == 1);
+        BOOST_TEST(c == 'y');
+    }
+}
+
+BOOST_AUTO_TEST_CASE(ioctl_fionbio_socket_gives_eagain_at_once) {
+    Pair p = Pair::sockets();
+    int on = 1;
+    BOOST_REQUIRE(::ioctl(p.a, FIONBIO, &on) == 0);
+    BOOST_TEST(has_nonblock(p.a));
+    const auto t0 = Clock::now();
+    char c;
+    const ssize_t r = ::recv(p.a, &c, 1, 0);
+    const int err = errno;
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms_since(t0) < 50);
+}
+
+BOOST_AUTO_TEST_CASE(o_nonblock_pipe_and_msg_dontwait_give_eagain_at_once) {
+    Pair p = Pair::pipe(O_NONBLOCK);
+    BOOST_TEST(has_nonblock(p.a));
+    char c;
+    const auto t0 = Clock::now();
+    ssize_t r = ::read(p.a, &c, 1);
+    int err = errno;
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    Pair s = Pair::sockets();
+    r = ::recv(s.a, &c, 1, MSG_DONTWAIT);
+    err = errno;
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms_since(t0) < 50);
+    BOOST_TEST(!has_nonblock(s.a));
+}
+
+BOOST_AUTO_TEST_CASE(blocking_sockets_used_cooperatively_never_show_o_nonblock) {
+    Listener listener(8);
+    int accepted = -1;
+    int accepted_nb = -1;
+    auto server = grove::spawn([&] {
+        accepted = ::accept(listener.fd, nullptr, nullptr);
+        accepted_nb = ::accept4(listener.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    });
+    const int c1 = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int c2 = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BOOST_REQUIRE(c1 >= 0);
+    BOOST_REQUIRE(c2 >= 0);
+    BOOST_TEST(::connect(c1, reinterpret_cast<const sockaddr*>(&listener.addr), sizeof listener.addr) == 0);
+    BOOST_TEST(::connect(c2, reinterpret_cast<const sockaddr*>(&listener.addr), sizeof listener.addr) == 0);
+    settle(server, 1s, "accepts");
+    BOOST_REQUIRE(accepted >= 0);
+    BOOST_REQUIRE(accepted_nb >= 0);
+    // A read that had to wait, on each blocking socket.
+    char c = 0;
+    auto w = grove::spawn([&] {
+        grove::this_fiber::sleep_for(30ms);
+        write_all(c1, "a", 1);
+        write_all(accepted, "b", 1);
+    });
+    BOOST_TEST(::read(accepted, &c, 1) == 1);
+    BOOST_TEST(c == 'a');
+    BOOST_TEST(::read(c1, &c, 1) == 1);
+    BOOST_TEST(c == 'b');
+    settle(w, 1s, "writer");
+    BOOST_TEST(!has_nonblock(listener.fd));
+    BOOST_TEST(!has_nonblock(c1));
+    BOOST_TEST(!has_nonblock(c2));
+    BOOST_TEST(!has_nonblock(accepted));
+    BOOST_TEST(has_nonblock(accepted_nb));  // the user asked for it
+    const int d = ::dup(accepted);
+    BOOST_TEST(!has_nonblock(d));
+    ::close(d);
+    ::close(c1);
+    ::close(c2);
+    ::close(accepted);
+    ::close(accepted_nb);
+}
+
+// ---- signals -----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(sigalrm_without_sa_restart_gives_eintr_to_plain_read_in_a_fiber) {
+    AlarmHandler handler(0);
+    Pair p = Pair::pipe();
+
+    // libc's answer on a plain thread, signalled directly.
+    ssize_t plain_r = 0;
+    int plain_err = 0;
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+        char c;
+        plain_r = ::read(p.a, &c, 1);
+        plain_err = errno;
+        done = true;
+    });
+    // Until the thread is out of read (a signal sent before it got there
+    // would be missed).
+    for (int i = 0; i < 40 && !done; ++i) {
+        grove::this_fiber::sleep_for(50ms);
+        pthread_kill(t.native_handle(), SIGALRM);
+    }
+    if (!done) {
+        write_all(p.b, "x", 1);
+    }
+    t.join();
+    BOOST_TEST(plain_r == -1);
+    BOOST_TEST(plain_err == EINTR);
+    BOOST_TEST(alarm_hits >= 1);
+    alarm_hits = 0;
+
+    ssize_t r = 0;
+    int err = 0;
+    std::string got;
+    const auto t0 = Clock::now();
+    long ms = 0;
+    auto reader = grove::spawn([&] {
+        char buf[16];
+        r = ::read(p.a, buf, sizeof buf);
+        err = errno;
+        ms = ms_since(t0);
+        if (r > 0) {
+            got.assign(buf, static_cast<std::size_t>(r));
+        }
+    });
+    // If the signal does not reach the read, this ends it (with data).
+    auto rescuer = grove::spawn([&] {
+        grove::this_fiber::sleep_for(1500ms);
+        write_all(p.b, "late", 4);
+    });
+    AlarmHandler::fire_after(100ms);
+    settle(reader, 3s, "reader");
+    rescuer.kill();
+    settle(rescuer, 1s, "rescuer");
+    BOOST_TEST(alarm_hits == 1);
+    BOOST_TEST(r == -1, "read returned " << r << " ('" << got << "') after " << ms << " ms");
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms < 1000);
+}
+
+BOOST_AUTO_TEST_CASE(sigalrm_with_sa_restart_lets_plain_read_in_a_fiber_continue) {
+    AlarmHandler handler(SA_RESTART);
+    Pair p = Pair::pipe();
+    ssize_t r = 0;
+    int err = 0;
+    char buf[16] = {};
+    auto reader = grove::spawn([&] {
+        r = ::read(p.a, buf, sizeof buf);
+        err = errno;
+    });
+    auto writer = grove::spawn([&] {
+        grove::this_fiber::sleep_for(300ms);
+        write_all(p.b, "data", 4);
+    });
+    AlarmHandler::fire_after(100ms);
+    settle(reader, 3s, "reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(alarm_hits == 1);
+    BOOST_TEST(r == 4, "read returned " << r << " errno " << err);
+    BOOST_TEST(std::string(buf, 4) == "data");
+}
+
+BOOST_AUTO_TEST_CASE(sigalrm_cuts_plain_nanosleep_in_a_fiber_short_even_with_sa_restart) {
+    // nanosleep is never restarted (signal(7)): EINTR and the time left.
+    AlarmHandler handler(SA_RESTART);
+    int r = 0;
+    int err = 0;
+    timespec rem{};
+    long ms = 0;
+    auto sleeper = grove::spawn([&] {
+        const timespec req{1, 0};
+        const auto t0 = Clock::now();
+        r = ::nanosleep(&req, &rem);
+        err = errno;
+        ms = ms_since(t0);
+    });
+    AlarmHandler::fire_after(100ms);
+    settle(sleeper, 3s, "sleeper");
+    BOOST_TEST(alarm_hits == 1);
+    BOOST_TEST(r == -1, "nanosleep returned " << r << " after " << ms << " ms");
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms < 500);
+    const long left_ms = static_cast<long>(rem.tv_sec) * 1000 + rem.tv_nsec / 1'000'000;
+    BOOST_TEST(left_ms > 500);
+    BOOST_TEST(left_ms <= 1000);
+}
+
+BOOST_AUTO_TEST_CASE(sigalrm_cuts_plain_poll_in_a_fiber_short_even_with_sa_restart) {
+    // poll is never restarted after a handler (signal(7)).
+    AlarmHandler handler(SA_RESTART);
+    Pair p = Pair::pipe();
+    int r = 0;
+    int err = 0;
+    long ms = 0;
+    auto poller = grove::spawn([&] {
+        pollfd fd{p.a, POLLIN, 0};
+        const auto t0 = Clock::now();
+        r = ::poll(&fd, 1, 1000);
+        err = errno;
+        ms = ms_since(t0);
+    });
+    AlarmHandler::fire_after(100ms);
+    settle(poller, 3s, "poller");
+    BOOST_TEST(alarm_hits == 1);
+    BOOST_TEST(r == -1, "poll returned " << r << " after " << ms << " ms");
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms < 500);
+}
+
+// ---- processes ----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(fork_in_a_fiber_child_output_and_exit_status_are_read_cooperatively) {
+    Pair p = Pair::pipe();
+    Ticker ticker;
+    pid_t pid = -1;
+    auto forker = grove::spawn([&] {
+        pid = ::fork();
+        if (pid == 0) {
+            // The child: a fresh hub with only this fiber. Never return into
+            // Boost.Test from here.
+            ::close(p.a);
+            ::usleep(100'000);
+            static const char msg[] = "hello from the child";
+            const bool ok = write_all(p.b, msg, sizeof msg - 1);
+            ::close(p.b);
+            ::usleep(300'000);
+            std::_Exit(ok ? 7 : 99);
+        }
+    });
+    settle(forker, 1s, "forker");
+    BOOST_REQUIRE(pid > 0);
+    ::close(p.b);
+    p.b = -1;
+
+    std::string got;
+    long read_ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        got = read_all(p.a);
+        read_ticks = ticker.count() - before;
+    });
+    settle(reader, 3s, "reader of the child's pipe");
+    BOOST_TEST(got == "hello from the child");
+    BOOST_TEST(read_ticks >= 5);  // the child sleeps 100 ms before writing
+
+    int status = -1;
+    pid_t waited = 0;
+    long wait_ticks = 0;
+    auto waiter = grove::spawn([&] {
+        const long before = ticker.count();
+        waited = ::waitpid(pid, &status, 0);
+        wait_ticks = ticker.count() - before;
+    });
+    settle(waiter, 3s, "waitpid");
+    BOOST_TEST(waited == pid);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 7);
+    BOOST_TEST(wait_ticks >= 10);  // the child sleeps 300 ms before exiting
+    if (waited != pid) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(pipe_from_posix_spawned_shell_is_read_while_other_fibers_run) {
+    Pair p = Pair::pipe();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p.b, 1);
+    char arg0[] = "sh";
+    char arg1[] = "-c";
+    char arg2[] = "sleep 0.3; echo hi";
+    char* argv[] = {arg0, arg1, arg2, nullptr};
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, "/bin/sh", &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    BOOST_REQUIRE(rc == 0);
+    ::close(p.b);
+    p.b = -1;
+
+    Ticker ticker;
+    std::string got;
+    long ticks = 0;
+    long ms = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        got = read_all(p.a);
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(reader, 5s, "reader of the shell's pipe");
+    BOOST_TEST(got == "hi\n");
+    BOOST_TEST(ms >= 250);
+    BOOST_TEST(ticks >= 20);
+    int status = -1;
+    pid_t waited = 0;
+    auto waiter = grove::spawn([&] { waited = ::waitpid(pid, &status, 0); });
+    settle(waiter, 3s, "waitpid");
+    BOOST_TEST(waited == pid);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(pipe_from_fork_exec_shell_is_read_while_other_fibers_run) {
+    Pair p = Pair::pipe();
+    Ticker ticker;
+    pid_t pid = -1;
+    std::string got;
+    long ticks = 0;
+    auto f = grove::spawn([&] {
+        pid = ::fork();
+        if (pid == 0) {
+            ::dup2(p.b, 1);
+            ::execl("/bin/sh", "sh", "-c", "sleep 0.3; echo hi", static_cast<char*>(nullptr));
+            std::_Exit(127);
+        }
+        ::close(p.b);
+        p.b = -1;
+        const long before = ticker.count();
+        got = read_all(p.a);
+        ticks = ticker.count() - before;
+    });
+    settle(f, 5s, "fork+exec reader");
+    BOOST_REQUIRE(pid > 0);
+    BOOST_TEST(got == "hi\n");
+    BOOST_TEST(ticks >= 20);
+    int status = -1;
+    pid_t waited = 0;
+    auto waiter = grove::spawn([&] { waited = ::waitpid(pid, &status, 0); });
+    settle(waiter, 3s, "waitpid");
+    BOOST_TEST(waited == pid);
+    BOOST_TEST(WIFEXITED(status));
+    BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+// ---- poll / select -----------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(plain_poll_on_several_fds_wakes_on_the_written_one) {
+    Pair p0 = Pair::pipe();
+    Pair p1 = Pair::sockets();
+    Pair p2 = Pair::pipe();
+    Ticker ticker;
+    pollfd fds[3] = {{p0.a, POLLIN, 0}, {p1.a, POLLIN, 0}, {p2.a, POLLIN, 0}};
+    int r = 0;
+    long ms = 0;
+    long ticks = 0;
+    auto poller = grove::spawn([&] {
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        r = ::poll(fds, 3, 5000);
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    auto writer = grove::spawn([&] {
+        grove::this_fiber::sleep_for(100ms);
+        write_all(p1.b, "!", 1);
+    });
+    settle(poller, 3s, "poller");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(r == 1);
+    BOOST_TEST(fds[0].revents == 0);
+    BOOST_TEST(fds[1].revents == POLLIN);
+    BOOST_TEST(fds[2].revents == 0);
+    BOOST_TEST(ms >= 90);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(ticks >= 5);
+}
+
+BOOST_AUTO_TEST_CASE(plain_select_on_several_fds_wakes_on_the_written_one) {
+    Pair p0 = Pair::pipe();
+    Pair p1 = Pair::pipe();
+    Pair p2 = Pair::sockets();
+    Ticker ticker;
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(p0.a, &rs);
+    FD_SET(p1.a, &rs);
+    FD_SET(p2.a, &rs);
+    const int nfds = std::max({p0.a, p1.a, p2.a}) + 1;
+    int r = 0;
+    long ticks = 0;
+    auto selector = grove::spawn([&] {
+        const long before = ticker.count();
+        timeval tv{5, 0};
+        r = ::select(nfds, &rs, nullptr, nullptr, &tv);
+        ticks = ticker.count() - before;
+    });
+    auto writer = grove::spawn([&] {
+        grove::this_fiber::sleep_for(100ms);
+        write_all(p2.b, "!", 1);
+    });
+    settle(selector, 3s, "selector");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(r == 1);
+    BOOST_TEST(!FD_ISSET(p0.a, &rs));
+    BOOST_TEST(!FD_ISSET(p1.a, &rs));
+    BOOST_TEST(FD_ISSET(p2.a, &rs));
+    BOOST_TEST(ticks >= 5);
+}
+
+BOOST_AUTO_TEST_CASE(plain_poll_timeout_returns_zero_after_the_timeout_while_other_fibers_run) {
+    Pair p0 = Pair::pipe();
+    Pair p1 = Pair::sockets();
+    Ticker ticker;
+    pollfd fds[2] = {{p0.a, POLLIN, 0}, {p1.a, POLLIN, 0}};
+    int r = -1;
+    long ms = 0;
+    long ticks = 0;
+    auto poller = grove::spawn([&] {
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        r = ::poll(fds, 2, 200);
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(poller, 2s, "poller");
+    BOOST_TEST(r == 0);
+    BOOST_TEST(fds[0].revents == 0);
+    BOOST_TEST(fds[1].revents == 0);
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ms < 700);
+    BOOST_TEST(ticks >= 10);
+}
+
+BOOST_AUTO_TEST_CASE(plain_select_timeout_returns_zero_clears_sets_and_the_timeval) {
+    Pair p0 = Pair::pipe();
+    Ticker ticker;
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(p0.a, &rs);
+    timeval tv{0, 200'000};
+    int r = -1;
+    long ms = 0;
+    long ticks = 0;
+    auto selector = grove::spawn([&] {
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        r = ::select(p0.a + 1, &rs, nullptr, nullptr, &tv);
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(selector, 2s, "selector");
+    BOOST_TEST(r == 0);
+    BOOST_TEST(!FD_ISSET(p0.a, &rs));
+    BOOST_TEST(tv.tv_sec == 0);
+    BOOST_TEST(tv.tv_usec == 0);
+    BOOST_TEST(ms >= 195);
+    BOOST_TEST(ticks >= 10);
+}
+
+// ---- kill and Timeout ---------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_plain_read_gives_ecanceled_then_fiber_exit) {
+    Pair p = Pair::sockets();
+    ssize_t r = 0;
+    int err = 0;
+    bool after_suspension = false;
+    auto f = grove::spawn([&] {
+        char c;
+        r = ::read(p.a, &c, 1);
+        err = errno;
+        grove::this_fiber::yield();  // the next C++ suspension: FiberExit
+        after_suspension = true;
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    const auto t0 = Clock::now();
+    f.kill();
+    if (settle(f, 1s, "killed reader")) {
+        BOOST_TEST(ms_since(t0) < 100);
+        BOOST_TEST(f.killed());
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == ECANCELED);
+    BOOST_TEST(!after_suspension);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_plain_usleep_gives_eintr_then_fiber_exit) {
+    int r = 0;
+    int err = 0;
+    auto f = grove::spawn([&] {
+        r = ::usleep(5'000'000);
+        err = errno;
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    f.kill();
+    if (settle(f, 1s, "killed sleeper")) {
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+}
+
+BOOST_AUTO_TEST_CASE(grove_timeout_around_plain_read_gives_etimedout_then_timeout_error) {
+    Pair p = Pair::sockets();
+    ssize_t r = 0;
+    int err = 0;
+    long ms = 0;
+    bool threw = false;
+    bool right_source = false;
+    auto f = grove::spawn([&] {
+        grove::Timeout limit(100ms);
+        const auto t0 = Clock::now();
+        char c;
+        r = ::read(p.a, &c, 1);
+        err = errno;
+        ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError& e) {
+            threw = true;
+            right_source = e.source() == &limit;
+        }
+    });
+    settle(f, 2s, "reader under Timeout");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == ETIMEDOUT);
+    BOOST_TEST(ms >= 95);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(threw);
+    BOOST_TEST(right_source);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
