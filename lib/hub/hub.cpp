@@ -312,6 +312,10 @@ FiberCore* Hub::next_to_start(FiberCore* f) noexcept {
 void Hub::loop() noexcept {
     for (;;) {
         steps_ = 0;
+        // A handler that ran before this point must not be slept through.
+        if (signals_pending.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+            deliver_signals();
+        }
         // With fibers ready, only look (timeout 0), and only if some fiber
         // waits on an fd: a poll is a syscall, dear on this path.
         const bool busy = !run_queue_.empty();
@@ -349,6 +353,7 @@ void Hub::loop() noexcept {
 }
 
 std::atomic<std::uint64_t> Hub::signals_pending{0};
+std::atomic<std::uint64_t> Hub::signal_count{0};
 
 // A signal handler ran: every fiber parked in an interposed call would have
 // been a thread blocked in the kernel, which the signal interrupts. Which
@@ -356,13 +361,16 @@ std::atomic<std::uint64_t> Hub::signals_pending{0};
 // see it; the shim then restarts or fails each call as SA_RESTART says.
 void Hub::deliver_signals() noexcept {
     interrupt_signals_ = signals_pending.exchange(0, std::memory_order_acq_rel);
-    while (signal_waiters_.linked()) {
-        ListHook* h = signal_waiters_.next;
-        h->unlink();
+    const std::uint64_t now = signal_count.load(std::memory_order_acquire);
+    ListHook* h = signal_waiters_.next;
+    while (h != &signal_waiters_) {
+        ListHook* next = h->next;
         auto* f = reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
-        if (f->waiter != nullptr) {
+        if (f->signal_epoch < now && f->waiter != nullptr) {
+            h->unlink();
             unpark(*f->waiter, WakeReason::interrupted);
         }
+        h = next;
     }
 }
 

@@ -79,6 +79,7 @@ struct FiberCore {
     const Timeout* timeout_deferred = nullptr;
     bool shielded = false;          // parked with interruptible = false
     bool signal_interruptible = false;  // in an interposed call: a signal wakes it
+    std::uint64_t signal_epoch = 0;     // Hub::signal_count when that call began
     ListHook signal_hook;           // in Hub::signal_waiters_ while so parked
     unsigned no_interrupt = 0;      // >0: every park is uninterruptible
     std::size_t stack_size = 0;     // asked for at spawn (0: default)
@@ -176,6 +177,9 @@ public:
     // Signals (set by the shim's handler trampoline; any thread): a bit per
     // signal number that ran a handler since the hub last looked.
     static std::atomic<std::uint64_t> signals_pending;
+    // Handlers run so far, process-wide: a wait is interrupted only by a
+    // signal that came after its call began (FiberCore::signal_epoch).
+    static std::atomic<std::uint64_t> signal_count;
     // The signals that interrupted the most recent `interrupted` wake-up.
     std::uint64_t interrupt_signals() const noexcept { return interrupt_signals_; }
 

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <cstdio>
 #include <ctime>
 
 namespace grove::sys {
@@ -74,7 +75,8 @@ namespace grove::sys {
     X(sched_yield, int, (), ())                                                                       \
     X(sleep, unsigned int, (unsigned int s), (s))                                                     \
     X(usleep, int, (useconds_t u), (u))                                                               \
-    X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))
+    X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))             \
+    X(fclose, int, (FILE * f), (f))
 
 #define GROVE_SYS_DECLARE(name, ret, params, args) \
     using name##_fn = ret(*) params;                \
