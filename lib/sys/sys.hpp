@@ -76,7 +76,15 @@ namespace grove::sys {
     X(sleep, unsigned int, (unsigned int s), (s))                                                     \
     X(usleep, int, (useconds_t u), (u))                                                               \
     X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))             \
-    X(fclose, int, (FILE * f), (f))
+    X(fclose, int, (FILE * f), (f))                                                                   \
+    X(popen, FILE*, (const char* c, const char* m), (c, m))                                           \
+    X(pclose, int, (FILE * f), (f))                                                                   \
+    X(system, int, (const char* c), (c))                                                              \
+    X(fgets, char*, (char* s, int n, FILE* f), (s, n, f))                                             \
+    X(fgetc, int, (FILE * f), (f))                                                                    \
+    X(getc, int, (FILE * f), (f))                                                                     \
+    X(fread, size_t, (void* p, size_t s, size_t n, FILE* f), (p, s, n, f))                            \
+    X(getdelim, ssize_t, (char** l, size_t* n, int d, FILE* f), (l, n, d, f))
 
 #define GROVE_SYS_DECLARE(name, ret, params, args) \
     using name##_fn = ret(*) params;                \
