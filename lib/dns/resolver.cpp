@@ -1,0 +1,1 @@
+// placeholder: the resolver (lib/dns) is written here

@@ -1,0 +1,1 @@
+// placeholder: interposed name lookups

@@ -1,0 +1,56 @@
+#!/bin/sh
+# grove-run's own behaviour: --help, the errors for what preloading cannot
+# reach (a missing program, a static binary, a setuid one), LD_PRELOAD kept,
+# and a plain program's output unchanged.
+#
+#   check_grove_run.sh GROVE_RUN STATIC_PROGRAM
+set -u
+grove_run=$1
+static_prog=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/grove-run-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+expect() {  # expect NAME WANT_STATUS PATTERN CMD...
+    name=$1 want=$2 pattern=$3
+    shift 3
+    "$@" >"$tmp/out" 2>&1
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL $name: exit $got, wanted $want"; cat "$tmp/out"; fail=1
+    elif ! grep -q -- "$pattern" "$tmp/out"; then
+        echo "FAIL $name: output lacks '$pattern'"; cat "$tmp/out"; fail=1
+    else
+        echo "ok   $name"
+    fi
+}
+
+expect help 0 "usage: grove-run" "$grove_run" --help
+expect no-program 2 "usage: grove-run" "$grove_run"
+expect missing 127 "no such program" "$grove_run" /nonexistent/program
+expect missing-in-path 127 "no such program" "$grove_run" grove-no-such-program-anywhere
+expect unknown-option 2 "unknown option" "$grove_run" --frobnicate true
+expect static 126 "statically linked" "$grove_run" "$static_prog"
+cp /bin/true "$tmp/setuid-true" && chmod u+s "$tmp/setuid-true"
+expect setuid 126 "setuid" "$grove_run" "$tmp/setuid-true"
+printf 'not executable\n' >"$tmp/plain-file"
+expect not-executable 126 "not an executable" "$grove_run" "$tmp/plain-file"
+
+# The shim is preloaded, existing LD_PRELOAD entries are kept after it, and
+# the main hub is switched on.
+env LD_PRELOAD=libc.so.6 "$grove_run" /bin/sh -c 'echo "$LD_PRELOAD"; echo "$GROVE_MAIN_HUB"' >"$tmp/env" 2>&1
+if grep -q 'libgrove_shim.so:libc.so.6' "$tmp/env" && grep -qx 1 "$tmp/env"; then
+    echo "ok   environment"
+else
+    echo "FAIL environment:"; cat "$tmp/env"; fail=1
+fi
+
+# A plain program prints the same with and without the shim.
+plain=$(printf 'b\na\nc\n' | sort; echo "status $?")
+shimmed=$(printf 'b\na\nc\n' | "$grove_run" sort; echo "status $?")
+if [ "$plain" = "$shimmed" ]; then
+    echo "ok   unchanged-output"
+else
+    echo "FAIL unchanged-output: '$plain' vs '$shimmed'"; fail=1
+fi
+exit $fail
