@@ -180,6 +180,12 @@ int main(int argc, char** argv) {
         die(127, "cannot find the shim library %s (use --shim PATH)", shim.c_str());
     }
     std::string preload = shim;
+#ifdef GROVE_PRELOAD_FIRST
+    // A sanitizer build: its runtime must come first, and the unmodified
+    // programs this runs were never meant to pass a leak check.
+    preload = std::string(GROVE_PRELOAD_FIRST) + ":" + preload;
+    ::setenv("ASAN_OPTIONS", "detect_leaks=0", 0);
+#endif
     if (const char* old = std::getenv("LD_PRELOAD"); old != nullptr && old[0] != '\0') {
         preload += ":";
         preload += old;

@@ -4,6 +4,7 @@
 set -euo pipefail
 build_root=$1
 source_root=$2
+extra_flags=${3:-}   # a sanitized build's -fsanitize=..., for the user program too
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -18,7 +19,7 @@ includedir=$(pkg-config --variable=includedir grove)
 for h in grove.hpp fiber.hpp sync.hpp timeout.hpp io.hpp net.hpp; do
     [ -f "$includedir/grove/$h" ] || { echo "header $h was not installed" >&2; exit 1; }
 done
-c++ -O1 -o "$tmp/user" "$source_root/tests/install/user_program.cpp" $flags
-out=$(LD_LIBRARY_PATH="$libdir" "$tmp/user")
+c++ -O1 $extra_flags -o "$tmp/user" "$source_root/tests/install/user_program.cpp" $flags
+out=$(LD_LIBRARY_PATH="$libdir" ASAN_OPTIONS=detect_leaks=0 "$tmp/user")
 echo "$out"
 [ "$out" = "42 ok" ] || { echo "unexpected output from the installed build" >&2; exit 1; }
