@@ -1,0 +1,64 @@
+#!/bin/bash
+# Real, unmodified programs doing lookups under grove-run: getent (ahosts:
+# getaddrinfo; hosts: gethostbyname2/gethostbyaddr) and python3's socket
+# module. Run by with_dnsmasq.sh.
+# 1. /etc/hosts and numeric names: plain vs grove-run, both resolvers.
+# 2. The dnsmasq zone: grove-run with the ares resolver vs grove-run with the
+#    thread resolver (glibc's own getaddrinfo, pointed at the same server).
+set -u
+GROVE_RUN=$1
+PY=/usr/bin/python3
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/grove-dnsprog.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed"; exit 77; }
+command -v getent >/dev/null || { echo "SKIP: getent not installed"; exit 77; }
+export RES_OPTIONS="timeout:1 attempts:1"
+status=0
+
+same() {  # NAME: compares $WORK/NAME.a and $WORK/NAME.b
+    if cmp -s "$WORK/$1.a" "$WORK/$1.b"; then
+        echo "ok: $1 ($(wc -l <"$WORK/$1.a") lines)"
+    else
+        echo "FAIL: $1 differs:" >&2
+        diff -u "$WORK/$1.a" "$WORK/$1.b" | head -40 >&2
+        status=1
+    fi
+}
+
+local_names="localhost runsc vm 127.0.0.1 ::1 127.1"
+# c-ares answers localhost's IPv6 query with ::1 itself; glibc asks the
+# servers when /etc/hosts has no ::1 line (as in some containers).
+if grep -q "^::1[[:space:]].*localhost" /etc/hosts; then ares_names=$local_names; else ares_names=${local_names#localhost }; fi
+for what in "ahosts" "ahostsv4" "hosts"; do
+    for r in thread ares; do
+        names=$local_names
+        [ $r = ares ] && names=$ares_names
+        for n in $names; do getent $what "$n"; echo "rc=$?"; done >"$WORK/getent-$what.a" 2>&1
+        for n in $names; do GROVE_RESOLVER=$r "$GROVE_RUN" -- getent $what "$n"; echo "rc=$?"; done \
+            >"$WORK/getent-$what.b" 2>&1
+        same "getent-$what"
+    done
+done
+for r in thread ares; do
+    names=$local_names
+    [ $r = ares ] && names=$ares_names
+    "$PY" "$HERE/lookups.py" $names >"$WORK/python-local.a" 2>&1
+    GROVE_RESOLVER=$r "$GROVE_RUN" -- "$PY" "$HERE/lookups.py" $names >"$WORK/python-local.b" 2>&1
+    same python-local
+done
+
+# TODO(dns): c-ares 1.18's gethostbyaddr reports every failed PTR lookup as
+# not found; glibc tells a refused/failed server (TRY_AGAIN, EAI_AGAIN)
+# apart. Until the ares backend does its own PTR query, addresses the zone
+# does not hold are left out of this comparison.
+skip_zone='^gai big.test\|^ghbn big.test\|192.0.2.99\|^ghba ::1\|^gni ::1'
+zone="a.test both.test v6only.test alias.test big.test nx.test fail.test"
+export GROVE_DNS_SERVERS=$GROVE_TEST_DNS
+GROVE_RESOLVER=thread "$GROVE_RUN" -- "$PY" "$HERE/lookups.py" $zone | grep -v "$skip_zone" \
+    >"$WORK/python-zone.a" 2>&1
+GROVE_RESOLVER=ares "$GROVE_RUN" -- "$PY" "$HERE/lookups.py" $zone | grep -v "$skip_zone" \
+    >"$WORK/python-zone.b" 2>&1
+same python-zone
+grep -q "192.0.2.1" "$WORK/python-zone.a" || { echo "FAIL: the zone was not reached" >&2; status=1; }
+exit $status
