@@ -172,7 +172,8 @@ ssize_t read(int fd, void* buf, size_t n) {
     const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     switch (bits & kKindMask) {
         case kind_socket: {
-            const ssize_t r = socket_recv(hub, fd, 0, [&](int fl) { return sys::recv(fd, buf, n, fl); });
+            const ssize_t r = socket_recv(
+                hub, fd, 0, [&](int fl) { return sys::recv(fd, buf, n, fl); }, n);
             if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
                 return read(fd, buf, n);
             }
@@ -327,7 +328,8 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
             return sys::recv(fd, static_cast<char*>(buf) + got, n - got, fl);
         });
     }
-    return socket_recv(hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); });
+    return socket_recv(
+        hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); }, n);
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
@@ -360,7 +362,8 @@ ssize_t recvfrom(int fd, void* __restrict buf, size_t n, int flags, struct socka
             return sys::recvfrom(fd, static_cast<char*>(buf) + got, n - got, fl, from, fromlen);
         });
     }
-    return socket_recv(hub, fd, flags, [&](int fl) { return sys::recvfrom(fd, buf, n, fl, from, fromlen); });
+    return socket_recv(
+        hub, fd, flags, [&](int fl) { return sys::recvfrom(fd, buf, n, fl, from, fromlen); }, n);
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* to, socklen_t tolen) {
