@@ -172,8 +172,7 @@ ssize_t read(int fd, void* buf, size_t n) {
     const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     switch (bits & kKindMask) {
         case kind_socket: {
-            const ssize_t r = socket_recv(
-                hub, fd, 0, [&](int fl) { return sys::recv(fd, buf, n, fl); }, n);
+            const ssize_t r = socket_recv(hub, fd, 0, [&](int fl) { return sys::recv(fd, buf, n, fl); });
             if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
                 return read(fd, buf, n);
             }
@@ -328,8 +327,7 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
             return sys::recv(fd, static_cast<char*>(buf) + got, n - got, fl);
         });
     }
-    return socket_recv(
-        hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); }, n);
+    return socket_recv(hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); });
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
@@ -362,8 +360,7 @@ ssize_t recvfrom(int fd, void* __restrict buf, size_t n, int flags, struct socka
             return sys::recvfrom(fd, static_cast<char*>(buf) + got, n - got, fl, from, fromlen);
         });
     }
-    return socket_recv(
-        hub, fd, flags, [&](int fl) { return sys::recvfrom(fd, buf, n, fl, from, fromlen); }, n);
+    return socket_recv(hub, fd, flags, [&](int fl) { return sys::recvfrom(fd, buf, n, fl, from, fromlen); });
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* to, socklen_t tolen) {

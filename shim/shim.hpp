@@ -142,36 +142,23 @@ struct ErrnoGuard {
     ~ErrnoGuard() { errno = saved; }
 };
 
-// Socket receive (read, recv, recvfrom, readv, recvmsg): `op(flags)` makes
-// one attempt with the given flags. Blocking semantics: waits for data.
-// `asked` (bytes wanted; 0 for none) feeds the hub's readiness hint
-// (Hub::maybe_readable): a blocking socket seen drained waits for its next
-// edge instead of making an attempt that could only say EAGAIN.
+// Socket receive (read, recv, recvfrom, recvmsg, readv): `op(flags)` makes
+// one attempt with the given flags. Blocking semantics: waits for data;
+// with MSG_WAITALL, `more(r)` is asked to advance the buffer after a partial
+// result and returns the total so far, or -1 when complete.
 template <class Op>
-auto socket_recv(Hub* hub, int fd, int flags, Op&& op, std::size_t asked = 0) noexcept -> decltype(op(0)) {
+auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0)) {
     const int saved = errno;
     Nanos deadline = kNoDeadline;
     bool known = false;
-    const bool hinted = asked > 0 && (flags & (MSG_PEEK | MSG_WAITALL)) == 0;
-    if (hinted && !hub->maybe_readable(fd) && !fd_mode(fd).nonblock) {
-        if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
-            return -1;
-        }
-    }
     for (;;) {
         const auto r = op(flags | MSG_DONTWAIT);
         if (r >= 0) {
-            if (hinted) {
-                hub->note_read(fd, static_cast<long>(r), asked);
-            }
             errno = saved;  // libc leaves errno alone on success
             return r;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             return r;
-        }
-        if (hinted) {
-            hub->note_read(fd, -1, asked);
         }
         if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
             return -1;

@@ -328,7 +328,6 @@ void Hub::loop() noexcept {
                     return;  // an event for an fd number since closed
                 }
                 if (readable) {
-                    s->readable = true;
                     s->readers.wake_all(WakeReason::ready);
                 }
                 if (writable) {
@@ -605,35 +604,7 @@ void Hub::fd_forget(int fd) noexcept {
     }
     ++s->seq;
     s->nonblock = false;
-    s->readable = true;
-    s->stream = -1;
     s->user_flags = 0;
-}
-
-void Hub::note_read(int fd, long got, std::size_t asked) noexcept {
-    FdState* s = fd_state_if_any(fd);
-    if (s == nullptr) {
-        return;
-    }
-    if (got < 0) {
-        s->readable = false;  // EAGAIN: drained, whatever the fd
-        return;
-    }
-    if (got == 0 || static_cast<std::size_t>(got) >= asked) {
-        return;  // EOF, or a full buffer: there may be more
-    }
-    // A short read proves the queue empty only on a byte stream socket
-    // (not a datagram, not a tty line).
-    if (s->stream < 0) {
-        int type = 0;
-        socklen_t len = sizeof type;
-        const int saved = errno;
-        s->stream = sys::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM ? 1 : 0;
-        errno = saved;
-    }
-    if (s->stream == 1) {
-        s->readable = false;
-    }
 }
 
 void Hub::after_fork_child() noexcept {
