@@ -1,6 +1,7 @@
 // echo_server [PORT]: a grove StreamServer on 127.0.0.1:PORT (default 9000)
 // echoing every byte back, one fiber per connection, written as plain
-// blocking code. The benchmark peer of /work/shared/peers/epoll_echo.c.
+// blocking code. The benchmark peer of the hand-written epoll echo server
+// (epoll_echo.c among the shared benchmark peers).
 //
 // Runs until SIGINT/SIGTERM, whose default action ends the process: the
 // kernel closes the sockets, nothing else needs cleaning up. Both are reset
