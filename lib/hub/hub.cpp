@@ -321,13 +321,17 @@ void Hub::loop() noexcept {
         const bool busy = !run_queue_.empty();
         if (!busy || fd_waiters_ > 0) {
             const Nanos deadline = busy ? 0 : timers_.next_deadline();
-            const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable) {
+            const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable, bool hangup) {
                 const int fd = static_cast<int>(token & 0xffffffffu);
                 FdState* s = fd_state_if_any(fd);
                 if (s == nullptr || s->seq != static_cast<std::uint32_t>(token >> 32)) {
                     return;  // an event for an fd number since closed
                 }
+                if (hangup) {
+                    s->hung_up = true;
+                }
                 if (readable) {
+                    s->readable = true;
                     s->readers.wake_all(WakeReason::ready);
                 }
                 if (writable) {
@@ -604,7 +608,36 @@ void Hub::fd_forget(int fd) noexcept {
     }
     ++s->seq;
     s->nonblock = false;
+    s->readable = true;
+    s->hung_up = false;
+    s->stream = -1;
     s->user_flags = 0;
+}
+
+void Hub::note_read(int fd, long got, std::size_t asked) noexcept {
+    FdState* s = fd_state_if_any(fd);
+    if (s == nullptr) {
+        return;
+    }
+    if (got < 0) {
+        s->readable = false;  // EAGAIN: drained, whatever the fd
+        return;
+    }
+    if (got == 0 || static_cast<std::size_t>(got) >= asked) {
+        return;  // EOF, or a full buffer: there may be more
+    }
+    // A short read proves the queue empty only on a byte stream socket
+    // (not a datagram, not a tty line).
+    if (s->stream < 0) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        const int saved = errno;
+        s->stream = sys::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM ? 1 : 0;
+        errno = saved;
+    }
+    if (s->stream == 1) {
+        s->readable = false;
+    }
 }
 
 void Hub::after_fork_child() noexcept {

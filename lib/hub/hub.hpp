@@ -123,6 +123,17 @@ struct FdState {
     std::uint32_t seq = 0;       // bumped at close; events carry it
     bool registered = false;     // in the poller (one epoll_ctl per lifetime)
     bool nonblock = false;       // the io layer set O_NONBLOCK on it
+    // Read readiness hint. The poller sets it on every readable edge, even
+    // with no reader waiting; a reader clears it when a stream socket reads
+    // short (its queue is then empty) or says EAGAIN. While it is clear the
+    // next read waits first instead of trying a read that can only say
+    // EAGAIN: any data arriving after the drain raises a new edge, which
+    // sets it again (edge-triggered, so nothing is missed).
+    bool readable = true;
+    // A hang-up or error was reported: reads now end at once (EOF, error)
+    // with no further edge, so the hint must never hold them back again.
+    bool hung_up = false;
+    std::int8_t stream = -1;     // SOCK_STREAM socket? -1 not yet known
     std::uint32_t user_flags = 0;  // for the shim's fd table
 };
 
@@ -171,6 +182,16 @@ public:
     // fd is about to be closed: wakes its waiters with `closed` and forgets
     // its registration. Also right after an fd number is (re)created.
     void fd_forget(int fd) noexcept;
+
+    // The read readiness hint (FdState::readable) of fd: true unless a read
+    // has seen the fd drained since its last readable edge.
+    bool maybe_readable(int fd) const noexcept {
+        const FdState* s = fd >= 0 && static_cast<std::size_t>(fd) < fds_.size() ? fds_[fd].get() : nullptr;
+        return s == nullptr || s->readable || s->hung_up;
+    }
+    // A read on fd returned `got` of `asked` bytes (or -1 with EAGAIN):
+    // clears the hint when that proves the fd's queue empty.
+    void note_read(int fd, long got, std::size_t asked) noexcept;
 
     Nanos now() const noexcept { return now_ns(); }
 

@@ -4,7 +4,7 @@
 //   (EPERM for fds that cannot be polled, such as regular files).
 // - wait(deadline, fn) blocks the thread until at least one registered fd
 //   has a new edge or the deadline passes (kNoDeadline: no limit; 0: just
-//   look), then calls fn(token, readable, writable) per event. Returns the
+//   look), then calls fn(token, readable, writable, hangup) per event. Returns the
 //   number of events, or -1 + errno (EINTR is returned, not retried).
 // - Only the hub fiber calls wait().
 // - A closed fd leaves the set by itself (the kernel drops it with its last
@@ -32,9 +32,9 @@ public:
         const int n = wait_raw(deadline);
         for (int i = 0; i < n; ++i) {
             std::uint64_t token;
-            bool readable, writable;
-            event(i, token, readable, writable);
-            on_event(token, readable, writable);
+            bool readable, writable, hangup;
+            event(i, token, readable, writable, hangup);
+            on_event(token, readable, writable, hangup);
         }
         return n;
     }
@@ -45,7 +45,7 @@ public:
 
 private:
     int wait_raw(Nanos deadline) noexcept;
-    void event(int i, std::uint64_t& token, bool& readable, bool& writable) const noexcept;
+    void event(int i, std::uint64_t& token, bool& readable, bool& writable, bool& hangup) const noexcept;
 
     static constexpr int kMaxEvents = 256;
     int epfd_ = -1;

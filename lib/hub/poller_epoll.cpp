@@ -78,12 +78,13 @@ int Poller::wait_raw(Nanos deadline) noexcept {
     return sys::epoll_wait(epfd_, evs, kMaxEvents, ms);
 }
 
-void Poller::event(int i, std::uint64_t& token, bool& readable, bool& writable) const noexcept {
+void Poller::event(int i, std::uint64_t& token, bool& readable, bool& writable, bool& hangup) const noexcept {
     const auto* evs = reinterpret_cast<const struct epoll_event*>(events_);
     const std::uint32_t e = evs[i].events;
     token = evs[i].data.u64;
     readable = (e & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0;
     writable = (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+    hangup = (e & (EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0;
 }
 
 }  // namespace grove::detail

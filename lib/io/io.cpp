@@ -237,8 +237,41 @@ int io_wait(int fd, short events, Nanos deadline) noexcept {
     }
 }
 
+namespace {
+
+// read/recv: as io_retry, but skips the attempt that the hub's readiness
+// hint says can only fail (a stream socket seen drained), and feeds the
+// hint from each result.
+template <class Op>
+ssize_t read_hinted(int fd, std::size_t n, Nanos deadline, Op&& op) noexcept {
+    if (io_prepare(fd) != 0) {
+        return -1;
+    }
+    Hub& hub = Hub::current();
+    // A deadline already passed means "try once": never skip that try.
+    if (n > 0 && !hub.maybe_readable(fd) && !passed(deadline) && io_await(fd, false, deadline) != 0) {
+        return -1;
+    }
+    for (;;) {
+        const ssize_t r = op();
+        if (r >= 0) {
+            hub.note_read(fd, r, n);
+            return r;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return r;
+        }
+        hub.note_read(fd, -1, n);
+        if (io_await(fd, false, deadline) != 0) {
+            return -1;
+        }
+    }
+}
+
+}  // namespace
+
 ssize_t io_read(int fd, void* buf, std::size_t n, Nanos deadline) noexcept {
-    return io_retry(fd, false, deadline, [&] { return sys::read(fd, buf, n); });
+    return read_hinted(fd, n, deadline, [&] { return sys::read(fd, buf, n); });
 }
 
 ssize_t io_write(int fd, const void* buf, std::size_t n, Nanos deadline) noexcept {
@@ -270,7 +303,10 @@ ssize_t io_writev(int fd, const struct iovec* iov, int n, Nanos deadline) noexce
 }
 
 ssize_t io_recv(int fd, void* buf, std::size_t n, int flags, Nanos deadline) noexcept {
-    return io_retry(fd, false, deadline, [&] { return sys::recv(fd, buf, n, flags); });
+    if ((flags & (MSG_PEEK | MSG_WAITALL)) != 0) {
+        return io_retry(fd, false, deadline, [&] { return sys::recv(fd, buf, n, flags); });
+    }
+    return read_hinted(fd, n, deadline, [&] { return sys::recv(fd, buf, n, flags); });
 }
 
 ssize_t io_send(int fd, const void* buf, std::size_t n, int flags, Nanos deadline) noexcept {
