@@ -36,7 +36,9 @@ const char* const kUsage =
     "  -h, --help          this text\n"
     "\n"
     "environment: GROVE_STACK_SIZE, GROVE_DISABLE, GROVE_MAIN_HUB (set to 1 here:\n"
-    "the main thread is cooperative from the start).\n";
+    "the main thread is cooperative from the start), GROVE_THREADS (green here\n"
+    "unless set: pthreads become fibers on one OS thread; native keeps OS\n"
+    "threads), GROVE_THREAD_STACK_SIZE, GROVE_RESOLVER (thread or ares).\n";
 
 [[noreturn]] void die(int code, const char* fmt, const char* arg) {
     std::fprintf(stderr, "grove-run: ");
@@ -192,6 +194,7 @@ int main(int argc, char** argv) {
     }
     ::setenv("LD_PRELOAD", preload.c_str(), 1);
     ::setenv("GROVE_MAIN_HUB", "1", 0);
+    ::setenv("GROVE_THREADS", "green", 0);  // pthreads become fibers (README: green threads)
     ::execv(prog.c_str(), argv + i);
     die(126, "cannot run %s", prog.c_str());
 }

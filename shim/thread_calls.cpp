@@ -1,1 +1,1746 @@
-// placeholder: green threads
+// Green threads: with GROVE_THREADS=green, pthreads are grove fibers on the
+// main thread's hub, and every pthread synchronisation call parks fibers
+// instead of the OS thread. With GROVE_THREADS=native (the default for a bare
+// LD_PRELOAD; grove-run sets green) every call here goes straight to libc.
+//
+// Which calls are green. The mode is read once, at the first interposed call
+// (it may come from a constructor before the shim's own), so an object never
+// changes hands between libc and this file in mid-life. In green mode a call
+// is green when made on the main OS thread (the only thread that runs green
+// threads); a call from any other OS thread (a helper glibc or a library
+// started behind pthread_create's back) passes through to libc.
+//
+// Objects live in the user's own bytes (pthread_mutex_t, pthread_cond_t,
+// ...), laid out below with static_asserts. All-zero is a valid initial
+// state of every one of them, so the static initialisers work without an
+// init call. A waiter is a WaitNode on the waiting fiber's stack, linked
+// into the object's null-terminated list; the waker hands the resource
+// over (mutex ownership, a semaphore unit, a rwlock grant) and unparks it.
+// A waiter woken otherwise (timer, cancellation) is still in the object's
+// list until it runs and unlinks itself, so wakers skip nodes whose Waiter
+// already has a reason (pop_live). One OS thread: no atomics are needed.
+//
+// Process-shared objects (PTHREAD_PROCESS_SHARED, named semaphores) stay
+// libc's: the object carries libc's own marker and every call on it passes
+// through (and blocks the OS thread, as it must when another process holds
+// it).
+//
+// Cancellation is deferred, acted on at this file's cancellation points:
+// pthread_join, pthread_cond_*wait, sem_*wait, pthread_testcancel. It
+// unwinds the green thread with a private exception (as glibc's forced
+// unwind does), so C++ destructors and pthread_cleanup_push in C++ run.
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <typeinfo>
+
+#include "shim.hpp"
+
+using namespace grove;
+using namespace grove::shim;
+using detail::FiberCore;
+using detail::Waiter;
+using detail::WakeReason;
+
+namespace {
+
+// ---- the real functions ------------------------------------------------------
+
+#define GROVE_REAL_FUNCTIONS(X)                  \
+    X(pthread_create)                            \
+    X(pthread_join)                              \
+    X(pthread_tryjoin_np)                        \
+    X(pthread_timedjoin_np)                      \
+    X(pthread_clockjoin_np)                      \
+    X(pthread_detach)                            \
+    X(pthread_exit)                              \
+    X(pthread_self)                              \
+    X(pthread_setname_np)                        \
+    X(pthread_getname_np)                        \
+    X(pthread_getattr_np)                        \
+    X(pthread_key_create)                        \
+    X(pthread_key_delete)                        \
+    X(pthread_getspecific)                       \
+    X(pthread_setspecific)                       \
+    X(pthread_once)                              \
+    X(pthread_mutex_init)                        \
+    X(pthread_mutex_destroy)                     \
+    X(pthread_mutex_lock)                        \
+    X(pthread_mutex_trylock)                     \
+    X(pthread_mutex_timedlock)                   \
+    X(pthread_mutex_clocklock)                   \
+    X(pthread_mutex_unlock)                      \
+    X(pthread_mutex_consistent)                  \
+    X(pthread_cond_init)                         \
+    X(pthread_cond_destroy)                      \
+    X(pthread_cond_wait)                         \
+    X(pthread_cond_timedwait)                    \
+    X(pthread_cond_clockwait)                    \
+    X(pthread_cond_signal)                       \
+    X(pthread_cond_broadcast)                    \
+    X(pthread_rwlock_init)                       \
+    X(pthread_rwlock_destroy)                    \
+    X(pthread_rwlock_rdlock)                     \
+    X(pthread_rwlock_tryrdlock)                  \
+    X(pthread_rwlock_timedrdlock)                \
+    X(pthread_rwlock_clockrdlock)                \
+    X(pthread_rwlock_wrlock)                     \
+    X(pthread_rwlock_trywrlock)                  \
+    X(pthread_rwlock_timedwrlock)                \
+    X(pthread_rwlock_clockwrlock)                \
+    X(pthread_rwlock_unlock)                     \
+    X(pthread_barrier_init)                      \
+    X(pthread_barrier_destroy)                   \
+    X(pthread_barrier_wait)                      \
+    X(pthread_spin_init)                         \
+    X(pthread_spin_destroy)                      \
+    X(pthread_spin_lock)                         \
+    X(pthread_spin_trylock)                      \
+    X(pthread_spin_unlock)                       \
+    X(sem_init)                                  \
+    X(sem_destroy)                               \
+    X(sem_wait)                                  \
+    X(sem_trywait)                               \
+    X(sem_timedwait)                             \
+    X(sem_clockwait)                             \
+    X(sem_post)                                  \
+    X(sem_getvalue)                              \
+    X(pthread_cancel)                            \
+    X(pthread_testcancel)                        \
+    X(pthread_setcancelstate)                    \
+    X(pthread_setcanceltype)                     \
+    X(pthread_kill)                              \
+    X(pthread_getschedparam)                     \
+    X(pthread_setschedparam)                     \
+    X(pthread_setschedprio)                      \
+    X(pthread_getcpuclockid)                     \
+    X(pthread_setaffinity_np)                    \
+    X(pthread_getaffinity_np)                    \
+    X(syscall)
+
+struct Real {
+#define GROVE_REAL_FIELD(name) decltype(&::name) name;
+    GROVE_REAL_FUNCTIONS(GROVE_REAL_FIELD)
+#undef GROVE_REAL_FIELD
+};
+constinit Real real{};
+
+// ---- the mode ----------------------------------------------------------------
+
+enum Mode : int { kUnknown = 0, kNative = 1, kGreen = 2 };
+constinit std::atomic<int> g_mode{kUnknown};
+constinit std::size_t g_default_stack = 0;  // 0: grove's default (GROVE_STACK_SIZE)
+
+std::size_t parse_size(const char* s) noexcept {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(s, &end, 10);
+    if (end == s) {
+        return 0;
+    }
+    if (*end == 'k' || *end == 'K') {
+        v *= 1024;
+    } else if (*end == 'm' || *end == 'M') {
+        v *= 1024 * 1024;
+    }
+    return static_cast<std::size_t>(v);
+}
+
+// No function-local statics here: their guards may call syscall(SYS_futex),
+// which this file interposes.
+[[gnu::noinline]] int decide_mode() noexcept {
+#define GROVE_REAL_RESOLVE(name) \
+    real.name = reinterpret_cast<decltype(&::name)>(::dlsym(RTLD_NEXT, #name));
+    GROVE_REAL_FUNCTIONS(GROVE_REAL_RESOLVE)
+#undef GROVE_REAL_RESOLVE
+    int m = kNative;
+    const char* dis = std::getenv("GROVE_DISABLE");
+    const bool disabled = dis != nullptr && dis[0] != '\0' && std::strcmp(dis, "0") != 0;
+    const char* t = std::getenv("GROVE_THREADS");
+    if (!disabled && t != nullptr && std::strcmp(t, "green") == 0) {
+        m = kGreen;
+    }
+    if (const char* s = std::getenv("GROVE_THREAD_STACK_SIZE")) {
+        g_default_stack = parse_size(s);
+    }
+    int expected = kUnknown;
+    g_mode.compare_exchange_strong(expected, m, std::memory_order_acq_rel);
+    return g_mode.load(std::memory_order_acquire);
+}
+
+inline int mode() noexcept {
+    const int m = g_mode.load(std::memory_order_acquire);
+    return m != kUnknown ? m : decide_mode();
+}
+
+bool on_main_thread() noexcept {
+    static thread_local int cached = 0;  // 0 unknown, 1 main, 2 other
+    if (cached == 0) {
+        cached = ::gettid() == ::getpid() ? 1 : 2;  // not syscall(): interposed below
+    }
+    return cached == 1;
+}
+
+// This call is green: green mode, on the thread that runs green threads.
+inline bool green() noexcept {
+    return mode() == kGreen && on_main_thread();
+}
+
+// The main thread is cooperative in green mode, whoever launched it.
+__attribute__((constructor(111))) void threads_init() {
+    if (mode() == kGreen) {
+        config.main_hub = true;
+    }
+}
+
+// The identity used as an owner: unique per fiber for the process's life
+// (FiberCore::id; the main fiber is 0, so +1 leaves 0 for "nobody").
+std::uint64_t self_token() noexcept {
+    Hub* h = Hub::current_if_any();
+    return h != nullptr ? h->running()->id + 1 : 1;
+}
+
+// ---- waiting -------------------------------------------------------------------
+
+// One waiter in a sync object's list. On the waiting fiber's stack.
+struct WaitNode {
+    Waiter w;
+    WaitNode* next = nullptr;
+    WaitNode* prev = nullptr;
+    std::uint64_t token = 0;  // the waiter's self_token()
+    int kind = 0;             // rwlock: 0 reader, 1 writer
+    bool linked = false;
+};
+
+// A FIFO of WaitNodes in user memory: null head means empty (zero-filled
+// objects are valid).
+struct NodeList {
+    WaitNode* head;
+    WaitNode* tail;
+};
+
+void push(NodeList& l, WaitNode& n) noexcept {
+    n.next = nullptr;
+    n.prev = l.tail;
+    if (l.tail != nullptr) {
+        l.tail->next = &n;
+    } else {
+        l.head = &n;
+    }
+    l.tail = &n;
+    n.linked = true;
+}
+
+void remove(NodeList& l, WaitNode& n) noexcept {
+    if (!n.linked) {
+        return;
+    }
+    (n.prev != nullptr ? n.prev->next : l.head) = n.next;
+    (n.next != nullptr ? n.next->prev : l.tail) = n.prev;
+    n.next = n.prev = nullptr;
+    n.linked = false;
+}
+
+// The first waiter not already woken by something else, unlinked.
+WaitNode* pop_live(NodeList& l) noexcept {
+    while (WaitNode* n = l.head) {
+        remove(l, *n);
+        if (n->w.why == WakeReason::none) {
+            return n;
+        }
+    }
+    return nullptr;
+}
+
+constexpr long kSecond = 1'000'000'000;
+
+bool valid_ns(const struct timespec* t) noexcept {
+    return t->tv_nsec >= 0 && t->tv_nsec < kSecond;
+}
+
+bool supported_clock(clockid_t c) noexcept {
+    return c == CLOCK_REALTIME || c == CLOCK_MONOTONIC;
+}
+
+// An absolute time on `clock` as a deadline on grove's clock: the distance
+// from that clock's now, measured once.
+Nanos deadline_from(clockid_t clock, const struct timespec* abs) noexcept {
+    const Nanos now = detail::now_ns();
+    if (abs->tv_sec < 0) {
+        return now;
+    }
+    struct timespec cur;
+    ::clock_gettime(clock, &cur);
+    const long double diff = (static_cast<long double>(abs->tv_sec) - cur.tv_sec) * kSecond +
+                             (abs->tv_nsec - cur.tv_nsec);
+    if (diff <= 0) {
+        return now;
+    }
+    if (diff >= static_cast<long double>(kNoDeadline - now)) {
+        return kNoDeadline;
+    }
+    return now + static_cast<Nanos>(diff);
+}
+
+// ---- green threads -----------------------------------------------------------
+
+constexpr std::uint64_t kThreadMagic = 0x67726f7665746872ULL;  // "grovethr"
+
+struct TsdSlot {
+    std::uint64_t seq;
+    void* value;
+};
+struct Tsd {
+    TsdSlot* slots = nullptr;
+    unsigned n = 0;
+};
+
+// Unwinds a green thread: pthread_exit and acted-on cancellation. Not a
+// std::exception, so `catch (const std::exception&)` lets it through.
+struct GreenExit {
+    void* value;
+};
+
+void run_tsd_destructors(Tsd& tsd) noexcept;
+
+class GreenThread;
+
+// What a green pthread_t points to. A real pthread_t points to glibc's
+// struct pthread, whose first word is a pointer: it never equals the magic.
+struct ThreadRec {
+    std::uint64_t magic;
+    GreenThread* thread;
+};
+
+class GreenThread final : public detail::TaskBase {
+public:
+    void invoke() override {
+        try {
+            result_ = start_(arg_);
+        } catch (const GreenExit& e) {
+            result_ = e.value;
+        } catch (...) {
+            std::terminate();  // as an exception escaping a thread's start routine
+        }
+        run_tsd_destructors(tsd_);
+    }
+    ~GreenThread() override { rec_.magic = 0; }
+    pthread_t id() noexcept { return reinterpret_cast<pthread_t>(&rec_); }
+
+    ThreadRec rec_{kThreadMagic, this};
+    void* (*start_)(void*) = nullptr;
+    void* arg_ = nullptr;
+    void* result_ = nullptr;
+    Tsd tsd_;
+    bool detached_ = false;
+    bool joining_ = false;
+    bool cancel_pending_ = false;
+    bool cancel_disabled_ = false;
+    bool in_cancel_wait_ = false;  // parked at a cancellation point
+};
+
+GreenThread* as_green(pthread_t t) noexcept {
+    const auto* rec = reinterpret_cast<const ThreadRec*>(t);
+    return rec != nullptr && rec->magic == kThreadMagic ? rec->thread : nullptr;
+}
+
+GreenThread* current_green() noexcept {
+    Hub* h = Hub::current_if_any();
+    if (h == nullptr) {
+        return nullptr;
+    }
+    detail::TaskBase* t = h->running()->task;
+    if (t == nullptr || typeid(*t) != typeid(GreenThread)) {
+        return nullptr;
+    }
+    return static_cast<GreenThread*>(t);
+}
+
+// A cancellation point: unwinds if a cancel is pending and enabled.
+void cancel_point() {
+    GreenThread* g = current_green();
+    if (g != nullptr && g->cancel_pending_ && !g->cancel_disabled_) {
+        g->cancel_pending_ = false;
+        throw GreenExit{PTHREAD_CANCELED};
+    }
+}
+
+// Marks the running green thread as parked at a cancellation point, so
+// pthread_cancel wakes it (with WakeReason::killed).
+struct CancelWindow {
+    GreenThread* g = current_green();
+    CancelWindow() noexcept {
+        if (g != nullptr) {
+            g->in_cancel_wait_ = true;
+        }
+    }
+    ~CancelWindow() {
+        if (g != nullptr) {
+            g->in_cancel_wait_ = false;
+        }
+    }
+};
+
+bool cancel_due() noexcept {
+    GreenThread* g = current_green();
+    return g != nullptr && g->cancel_pending_ && !g->cancel_disabled_;
+}
+
+// ---- thread-specific data -------------------------------------------------------
+
+struct KeyInfo {
+    std::uint64_t seq;  // odd: in use
+    void (*dtor)(void*);
+};
+constinit KeyInfo g_keys[PTHREAD_KEYS_MAX]{};
+thread_local Tsd tls_tsd;  // the main fiber and other OS threads (green mode)
+
+Tsd& my_tsd() noexcept {
+    GreenThread* g = current_green();
+    return g != nullptr ? g->tsd_ : tls_tsd;
+}
+
+void run_tsd_destructors(Tsd& tsd) noexcept {
+    for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS && tsd.slots != nullptr; ++round) {
+        bool any = false;
+        for (unsigned i = 0; i < tsd.n; ++i) {
+            TsdSlot& s = tsd.slots[i];
+            if (s.value == nullptr || s.seq != g_keys[i].seq || (s.seq & 1) == 0) {
+                continue;
+            }
+            void* v = s.value;
+            s.value = nullptr;
+            if (g_keys[i].dtor != nullptr) {
+                try {
+                    g_keys[i].dtor(v);
+                } catch (...) {
+                    std::terminate();
+                }
+                any = true;
+            }
+        }
+        if (!any) {
+            break;
+        }
+    }
+    std::free(tsd.slots);
+    tsd.slots = nullptr;
+    tsd.n = 0;
+}
+
+// ---- mutex -----------------------------------------------------------------------
+
+// Layout in pthread_mutex_t. `kind` stays where glibc's __kind is, which
+// the static initialisers (PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP...) set.
+struct GMutex {
+    std::uint64_t owner;  // self_token of the owner; 0 unlocked
+    std::uint32_t count;  // recursion depth
+    std::uint32_t pad0;
+    int kind;             // glibc's: type in the low 2 bits, flags above
+    int pad1;
+    NodeList waiters;
+};
+static_assert(sizeof(GMutex) <= sizeof(pthread_mutex_t));
+static_assert(offsetof(GMutex, kind) == offsetof(pthread_mutex_t, __data.__kind));
+constexpr int kMutexPshared = 128;  // glibc's PTHREAD_MUTEX_PSHARED_BIT
+
+GMutex* gm(pthread_mutex_t* m) noexcept {
+    return reinterpret_cast<GMutex*>(m);
+}
+bool mutex_is_real(pthread_mutex_t* m) noexcept {
+    return (gm(m)->kind & kMutexPshared) != 0;
+}
+
+// Locks m for `tok`. `deadline_abs` (with `clock`) null: no deadline. EINVAL
+// for a bad time is reported only when the call has to wait, as glibc does.
+int mutex_lock(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs, bool interruptible) {
+    const int type = m->kind & 3;
+    const std::uint64_t tok = self_token();
+    if (m->owner == 0) {
+        m->owner = tok;
+        m->count = 1;
+        return 0;
+    }
+    if (m->owner == tok) {
+        if (type == PTHREAD_MUTEX_RECURSIVE) {
+            if (m->count == UINT32_MAX) {
+                return EAGAIN;
+            }
+            ++m->count;
+            return 0;
+        }
+        if (type == PTHREAD_MUTEX_ERRORCHECK) {
+            return try_only ? EBUSY : EDEADLK;
+        }
+    }
+    if (try_only) {
+        return EBUSY;
+    }
+    Nanos deadline = kNoDeadline;
+    if (abs != nullptr) {
+        if (!valid_ns(abs)) {
+            return EINVAL;
+        }
+        deadline = deadline_from(clock, abs);
+    }
+    Hub& hub = Hub::current();
+    WaitNode n;
+    n.token = tok;
+    push(m->waiters, n);
+    for (;;) {
+        const WakeReason why = hub.park(n.w, deadline, interruptible);
+        if (why == WakeReason::ready) {
+            return 0;  // handed over by unlock
+        }
+        remove(m->waiters, n);
+        if (why == WakeReason::timed_out) {
+            return ETIMEDOUT;
+        }
+        // Killed (a cancel: mutex_lock is no cancellation point) or a signal:
+        // neither ends a mutex wait.
+        detail::defer_interruption(n.w);
+        if (m->owner == 0) {
+            m->owner = tok;
+            m->count = 1;
+            return 0;
+        }
+        push(m->waiters, n);
+        interruptible = false;
+    }
+}
+
+int mutex_unlock(GMutex* m) noexcept {
+    const int type = m->kind & 3;
+    if (m->owner != self_token()) {
+        if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
+            return EPERM;
+        }
+        if (m->owner == 0) {
+            return 0;
+        }
+    }
+    if (type == PTHREAD_MUTEX_RECURSIVE && --m->count > 0) {
+        return 0;
+    }
+    if (WaitNode* n = pop_live(m->waiters)) {
+        m->owner = n->token;  // hand-off: no barging, FIFO
+        m->count = 1;
+        detail::unpark(n->w, WakeReason::ready);
+    } else {
+        m->owner = 0;
+        m->count = 0;
+    }
+    return 0;
+}
+
+// ---- condition variable ----------------------------------------------------------
+
+struct GCond {
+    NodeList waiters;
+    unsigned char pad[20];
+    std::uint32_t wrefs;  // glibc's __wrefs: bit 0 process-shared, bit 1 monotonic clock
+    unsigned char pad2[8];
+};
+static_assert(sizeof(GCond) == sizeof(pthread_cond_t));
+static_assert(offsetof(GCond, wrefs) == offsetof(pthread_cond_t, __data.__wrefs));
+
+GCond* gc(pthread_cond_t* c) noexcept {
+    return reinterpret_cast<GCond*>(c);
+}
+bool cond_is_real(pthread_cond_t* c) noexcept {
+    return (gc(c)->wrefs & 1) != 0;
+}
+
+int any_mutex_unlock(pthread_mutex_t* m) noexcept {
+    return mutex_is_real(m) ? real.pthread_mutex_unlock(m) : mutex_unlock(gm(m));
+}
+void any_mutex_relock(pthread_mutex_t* m) {
+    if (mutex_is_real(m)) {
+        real.pthread_mutex_lock(m);
+    } else {
+        mutex_lock(gm(m), false, CLOCK_MONOTONIC, nullptr, false);
+    }
+}
+
+int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline) {
+    cancel_point();
+    GCond* c = gc(cv);
+    WaitNode n;
+    push(c->waiters, n);
+    if (const int e = any_mutex_unlock(m); e != 0) {
+        remove(c->waiters, n);
+        return e;
+    }
+    WakeReason why;
+    {
+        CancelWindow window;
+        why = Hub::current().park(n.w, deadline, true);
+    }
+    remove(c->waiters, n);
+    any_mutex_relock(m);
+    if (why == WakeReason::timed_out) {
+        return ETIMEDOUT;
+    }
+    if (why != WakeReason::ready) {
+        // A cancel, with the mutex held again as POSIX asks; anything else
+        // is a spurious wake-up, which callers must expect.
+        if (cancel_due()) {
+            cancel_point();
+        }
+        detail::defer_interruption(n.w);
+    }
+    return 0;
+}
+
+// ---- rwlock ----------------------------------------------------------------------
+
+struct GRwlock {
+    std::uint64_t writer;  // self_token of the write owner; 0 none
+    std::uint32_t readers;
+    std::uint32_t pad0;
+    unsigned char pad1[12];
+    int shared;            // glibc's __shared: nonzero for process-shared
+    NodeList waiters;
+    unsigned int flags;    // glibc's __flags: PTHREAD_RWLOCK_PREFER_*
+    unsigned int pad2;
+};
+static_assert(sizeof(GRwlock) == sizeof(pthread_rwlock_t));
+static_assert(offsetof(GRwlock, shared) == offsetof(pthread_rwlock_t, __data.__shared));
+static_assert(offsetof(GRwlock, flags) == offsetof(pthread_rwlock_t, __data.__flags));
+
+GRwlock* gr(pthread_rwlock_t* r) noexcept {
+    return reinterpret_cast<GRwlock*>(r);
+}
+bool rwlock_is_real(pthread_rwlock_t* r) noexcept {
+    return gr(r)->shared != 0;
+}
+bool prefers_writers(const GRwlock* r) noexcept {
+    return r->flags != PTHREAD_RWLOCK_PREFER_READER_NP;
+}
+
+// The lock is free or read-held: grants what the queue's front allows.
+void rwlock_grant(GRwlock* r) noexcept {
+    if (r->writer != 0) {
+        return;
+    }
+    for (WaitNode* n = r->waiters.head; n != nullptr;) {
+        WaitNode* next = n->next;
+        if (n->w.why != WakeReason::none) {
+            remove(r->waiters, *n);  // already woken by a timer or a cancel
+        } else if (n->kind == 1) {
+            if (r->readers == 0) {
+                remove(r->waiters, *n);
+                r->writer = n->token;
+                detail::unpark(n->w, WakeReason::ready);
+                return;
+            }
+            if (prefers_writers(r)) {
+                return;  // readers behind a waiting writer wait
+            }
+        } else {
+            remove(r->waiters, *n);
+            ++r->readers;
+            detail::unpark(n->w, WakeReason::ready);
+        }
+        n = next;
+    }
+}
+
+bool writer_waiting(GRwlock* r) noexcept {
+    for (WaitNode* n = r->waiters.head; n != nullptr; n = n->next) {
+        if (n->kind == 1 && n->w.why == WakeReason::none) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int rwlock_lock(GRwlock* r, bool write, bool try_only, clockid_t clock, const struct timespec* abs) {
+    if (abs != nullptr && !valid_ns(abs)) {
+        return EINVAL;
+    }
+    const std::uint64_t tok = self_token();
+    if (r->writer == tok) {
+        return try_only ? EBUSY : EDEADLK;
+    }
+    if (write ? (r->writer == 0 && r->readers == 0)
+              : (r->writer == 0 && !(prefers_writers(r) && writer_waiting(r)))) {
+        if (write) {
+            r->writer = tok;
+        } else {
+            if (r->readers == UINT32_MAX) {
+                return EAGAIN;
+            }
+            ++r->readers;
+        }
+        return 0;
+    }
+    if (try_only) {
+        return EBUSY;
+    }
+    const Nanos deadline = abs != nullptr ? deadline_from(clock, abs) : kNoDeadline;
+    Hub& hub = Hub::current();
+    WaitNode n;
+    n.token = tok;
+    n.kind = write ? 1 : 0;
+    push(r->waiters, n);
+    bool interruptible = true;
+    for (;;) {
+        const WakeReason why = hub.park(n.w, deadline, interruptible);
+        if (why == WakeReason::ready) {
+            return 0;
+        }
+        remove(r->waiters, n);
+        if (why == WakeReason::timed_out) {
+            rwlock_grant(r);  // a writer that gave up may unblock readers
+            return ETIMEDOUT;
+        }
+        detail::defer_interruption(n.w);
+        push(r->waiters, n);
+        interruptible = false;
+    }
+}
+
+int rwlock_unlock(GRwlock* r) noexcept {
+    if (r->writer != 0 && r->writer == self_token()) {
+        r->writer = 0;
+    } else if (r->readers > 0) {
+        --r->readers;
+    } else {
+        return 0;  // glibc does not check either
+    }
+    rwlock_grant(r);
+    return 0;
+}
+
+// ---- barrier ---------------------------------------------------------------------
+
+struct GBarrier {
+    std::uint32_t count;
+    std::uint32_t arrived;
+    NodeList waiters;
+    std::uint32_t magic;  // kBarrierMagic: ours; else libc's (process-shared)
+    std::uint32_t pad;
+};
+static_assert(sizeof(GBarrier) == sizeof(pthread_barrier_t));
+constexpr std::uint32_t kBarrierMagic = 0x67626172;  // "gbar"
+
+GBarrier* gb(pthread_barrier_t* b) noexcept {
+    return reinterpret_cast<GBarrier*>(b);
+}
+
+// ---- semaphore -------------------------------------------------------------------
+
+struct GSem {
+    std::uint32_t value;
+    std::uint32_t pad;
+    NodeList waiters;
+    std::uint32_t magic;  // kSemMagic: ours; else libc's (shared, named)
+    std::uint32_t pad2;
+};
+static_assert(sizeof(GSem) == sizeof(sem_t));
+constexpr std::uint32_t kSemMagic = 0x6773656d;  // "gsem"
+
+GSem* gs(sem_t* s) noexcept {
+    return reinterpret_cast<GSem*>(s);
+}
+bool sem_is_green(sem_t* s) noexcept {
+    return green() && gs(s)->magic == kSemMagic;
+}
+
+// -1 with errno, as sem_wait.
+int sem_wait_green(GSem* s, Nanos deadline) {
+    cancel_point();
+    if (s->value > 0) {
+        --s->value;
+        return 0;
+    }
+    Hub& hub = Hub::current();
+    const int saved = errno;
+    WaitNode n;
+    push(s->waiters, n);
+    WakeReason why;
+    {
+        SignalWindow signals(&hub);
+        CancelWindow window;
+        why = hub.park(n.w, deadline, true);
+    }
+    if (why == WakeReason::ready) {
+        errno = saved;
+        return 0;  // a unit handed over by sem_post
+    }
+    remove(s->waiters, n);
+    if (why == WakeReason::timed_out) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    if (cancel_due()) {
+        cancel_point();
+    }
+    detail::defer_interruption(n.w);
+    errno = EINTR;  // a signal (never restarted, signal(7)) or a kill
+    return -1;
+}
+
+// ---- futex (std::atomic::wait, std::latch, std::barrier, std::future) -------------
+
+// Waiters of the emulated futex, by address. Waiter::tag holds the address,
+// Waiter::payload the bitset.
+constexpr std::size_t kFutexBuckets = 256;
+constinit NodeList g_futex[kFutexBuckets]{};
+
+NodeList& futex_bucket(const void* addr) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(addr);
+    return g_futex[(a >> 2) % kFutexBuckets];
+}
+
+long futex_wait(std::uint32_t* addr, std::uint32_t val, Nanos deadline, std::uint32_t bitset) {
+    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
+        errno = EAGAIN;
+        return -1;
+    }
+    Hub& hub = Hub::current();
+    WaitNode n;
+    n.w.tag = reinterpret_cast<std::uintptr_t>(addr);
+    n.token = bitset;
+    NodeList& b = futex_bucket(addr);
+    push(b, n);
+    WakeReason why;
+    {
+        SignalWindow signals(&hub);
+        why = hub.park(n.w, deadline, true);
+    }
+    remove(b, n);
+    if (why == WakeReason::ready) {
+        return 0;
+    }
+    if (why == WakeReason::timed_out) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    detail::defer_interruption(n.w);
+    errno = EINTR;
+    return -1;
+}
+
+long futex_wake(std::uint32_t* addr, int count, std::uint32_t bitset) noexcept {
+    NodeList& b = futex_bucket(addr);
+    long woken = 0;
+    for (WaitNode* n = b.head; n != nullptr && woken < count;) {
+        WaitNode* next = n->next;
+        if (n->w.tag == reinterpret_cast<std::uintptr_t>(addr) && (n->token & bitset) != 0 &&
+            n->w.why == WakeReason::none) {
+            remove(b, *n);
+            detail::unpark(n->w, WakeReason::ready);
+            ++woken;
+        }
+        n = next;
+    }
+    return woken;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- threads ------------------------------------------------------------------------
+
+int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
+    if (!green()) {
+        return real.pthread_create(thread, attr, start, arg);
+    }
+    std::size_t stack = g_default_stack;
+    int detach = PTHREAD_CREATE_JOINABLE;
+    if (attr != nullptr) {
+        std::size_t asked = 0;
+        pthread_attr_t def;
+        std::size_t def_size = 0;
+        if (pthread_getattr_default_np(&def) == 0) {
+            pthread_attr_getstacksize(&def, &def_size);
+            pthread_attr_destroy(&def);
+        }
+        // Only a size the program chose; the rlimit default (8 MiB) is not.
+        if (pthread_attr_getstacksize(attr, &asked) == 0 && asked != def_size) {
+            stack = asked;
+        }
+        pthread_attr_getdetachstate(attr, &detach);
+    }
+    auto* t = new (std::nothrow) GreenThread();
+    if (t == nullptr) {
+        return EAGAIN;
+    }
+    t->start_ = start;
+    t->arg_ = arg;
+    try {
+        detail::spawn_task(t, SpawnOptions{stack, nullptr}, 0);
+    } catch (...) {
+        delete t;
+        return EAGAIN;
+    }
+    *thread = t->id();
+    if (detach == PTHREAD_CREATE_DETACHED) {
+        t->detached_ = true;
+        detail::release_task(t);  // the handle's reference: nobody joins
+    }
+    return 0;
+}
+
+}  // extern "C"
+
+namespace {
+
+// Joins green thread t from a green caller. 0, ETIMEDOUT, EDEADLK, EINVAL.
+int join_green(GreenThread* t, void** ret, Nanos deadline, bool try_only) {
+    if (t == current_green()) {
+        return EDEADLK;
+    }
+    if (t->detached_ || t->joining_) {
+        return EINVAL;
+    }
+    if (!t->finished_) {
+        if (try_only) {
+            return EBUSY;
+        }
+        cancel_point();
+        Hub& hub = Hub::current();
+        t->joining_ = true;
+        for (;;) {
+            Waiter w;
+            t->core_->joiners.push_back(w);
+            WakeReason why;
+            {
+                CancelWindow window;
+                why = hub.park(w, deadline, true);
+            }
+            if (why == WakeReason::ready || t->finished_) {
+                break;
+            }
+            if (why == WakeReason::timed_out) {
+                t->joining_ = false;
+                return ETIMEDOUT;
+            }
+            if (cancel_due()) {
+                t->joining_ = false;
+                cancel_point();
+            }
+            detail::defer_interruption(w);
+        }
+    }
+    if (ret != nullptr) {
+        *ret = t->result_;
+    }
+    detail::release_task(t);
+    return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int pthread_join(pthread_t th, void** ret) {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_join(th, ret);
+    }
+    return join_green(t, ret, kNoDeadline, false);
+}
+
+int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_tryjoin_np(th, ret);
+    }
+    return join_green(t, ret, kNoDeadline, true);
+}
+
+int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct timespec* abs) {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_clockjoin_np(th, ret, clock, abs);
+    }
+    if (abs != nullptr && (!valid_ns(abs) || !supported_clock(clock))) {
+        return EINVAL;
+    }
+    return join_green(t, ret, abs != nullptr ? deadline_from(clock, abs) : kNoDeadline, false);
+}
+
+int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_timedjoin_np(th, ret, abs);
+    }
+    return pthread_clockjoin_np(th, ret, CLOCK_REALTIME, abs);
+}
+
+int pthread_detach(pthread_t th) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_detach(th);
+    }
+    if (t->detached_ || t->joining_) {
+        return EINVAL;
+    }
+    t->detached_ = true;
+    detail::release_task(t);
+    return 0;
+}
+
+void pthread_exit(void* value) {
+    if (green()) {
+        if (current_green() != nullptr) {
+            throw GreenExit{value};
+        }
+        // The main thread: the process lives on until the last thread ends,
+        // then exits with status 0 (as glibc's exit of the last thread).
+        Hub& hub = Hub::current();
+        if (!hub.in_hub_fiber() && hub.running()->task == nullptr) {
+            grove::join_all();
+            run_tsd_destructors(tls_tsd);
+            std::exit(0);
+        }
+    }
+    real.pthread_exit(value);
+    __builtin_unreachable();
+}
+
+pthread_t pthread_self(void) noexcept {
+    if (mode() == kGreen) {
+        if (GreenThread* g = current_green()) {
+            return g->id();
+        }
+    }
+    return real.pthread_self();
+}
+
+int pthread_equal(pthread_t a, pthread_t b) noexcept {
+    return a == b;
+}
+
+int pthread_setname_np(pthread_t th, const char* name) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_setname_np(th, name);
+    }
+    const std::size_t len = std::strlen(name);
+    if (len > 15) {
+        return ERANGE;
+    }
+    std::memcpy(t->name_, name, len + 1);
+    return 0;
+}
+
+int pthread_getname_np(pthread_t th, char* buf, size_t len) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_getname_np(th, buf, len);
+    }
+    const std::size_t n = std::strlen(t->name_);
+    if (len < n + 1) {
+        return ERANGE;
+    }
+    std::memcpy(buf, t->name_, n + 1);
+    return 0;
+}
+
+// A green thread's attributes: the real main thread's, with the fiber's own
+// stack and detach state.
+int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_getattr_np(th, attr);
+    }
+    const int e = real.pthread_getattr_np(real.pthread_self(), attr);
+    if (e != 0) {
+        return e;
+    }
+    if (FiberCore* f = t->core_; f != nullptr && f->stack.base != nullptr) {
+        pthread_attr_setstack(attr, f->stack.limit(), f->stack.usable());
+    }
+    pthread_attr_setdetachstate(attr, t->detached_ ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+    return 0;
+}
+
+// Calls about the OS thread: a green thread's id stands for the main thread.
+#define GROVE_MAIN_THREAD_CALL(name, params, ...)                 \
+    int name params noexcept {                                    \
+        if (green() && as_green(th) != nullptr) {                 \
+            th = real.pthread_self();                             \
+        }                                                         \
+        return real.name(th, ##__VA_ARGS__);                      \
+    }
+GROVE_MAIN_THREAD_CALL(pthread_getschedparam, (pthread_t th, int* policy, struct sched_param* p), policy, p)
+GROVE_MAIN_THREAD_CALL(pthread_setschedparam, (pthread_t th, int policy, const struct sched_param* p), policy, p)
+GROVE_MAIN_THREAD_CALL(pthread_setschedprio, (pthread_t th, int prio), prio)
+GROVE_MAIN_THREAD_CALL(pthread_getcpuclockid, (pthread_t th, clockid_t* c), c)
+GROVE_MAIN_THREAD_CALL(pthread_setaffinity_np, (pthread_t th, size_t n, const cpu_set_t* s), n, s)
+GROVE_MAIN_THREAD_CALL(pthread_getaffinity_np, (pthread_t th, size_t n, cpu_set_t* s), n, s)
+#undef GROVE_MAIN_THREAD_CALL
+
+// pthread_kill on a green thread: signal 0 probes it; any other signal goes
+// to the one OS thread, whose handler runs in whichever fiber is running.
+int pthread_kill(pthread_t th, int sig) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_kill(th, sig);
+    }
+    if (sig == 0) {
+        return 0;
+    }
+    return real.pthread_kill(real.pthread_self(), sig);
+}
+
+// ---- cancellation ---------------------------------------------------------------------
+
+int pthread_cancel(pthread_t th) {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return real.pthread_cancel(th);
+    }
+    if (t->finished_) {
+        return 0;
+    }
+    t->cancel_pending_ = true;
+    if (!t->cancel_disabled_ && t->in_cancel_wait_ && t->core_ != nullptr) {
+        t->core_->hub->kill(t->core_);
+    }
+    return 0;
+}
+
+void pthread_testcancel(void) {
+    if (green() && current_green() != nullptr) {
+        cancel_point();
+        return;
+    }
+    real.pthread_testcancel();
+}
+
+int pthread_setcancelstate(int state, int* old) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.pthread_setcancelstate(state, old);
+    }
+    if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) {
+        return EINVAL;
+    }
+    if (old != nullptr) {
+        *old = g->cancel_disabled_ ? PTHREAD_CANCEL_DISABLE : PTHREAD_CANCEL_ENABLE;
+    }
+    g->cancel_disabled_ = state == PTHREAD_CANCEL_DISABLE;
+    return 0;
+}
+
+// Asynchronous cancellation is accepted but acts as deferred.
+int pthread_setcanceltype(int type, int* old) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.pthread_setcanceltype(type, old);
+    }
+    if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) {
+        return EINVAL;
+    }
+    if (old != nullptr) {
+        *old = PTHREAD_CANCEL_DEFERRED;
+    }
+    return 0;
+}
+
+// ---- thread-specific data ----------------------------------------------------------------
+
+int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) noexcept {
+    if (mode() != kGreen) {
+        return real.pthread_key_create(key, dtor);
+    }
+    for (unsigned i = 0; i < PTHREAD_KEYS_MAX; ++i) {
+        if ((g_keys[i].seq & 1) == 0) {
+            g_keys[i].dtor = dtor;
+            ++g_keys[i].seq;
+            *key = i;
+            return 0;
+        }
+    }
+    return EAGAIN;
+}
+
+int pthread_key_delete(pthread_key_t key) noexcept {
+    if (mode() != kGreen) {
+        return real.pthread_key_delete(key);
+    }
+    if (key >= PTHREAD_KEYS_MAX || (g_keys[key].seq & 1) == 0) {
+        return EINVAL;
+    }
+    ++g_keys[key].seq;
+    return 0;
+}
+
+void* pthread_getspecific(pthread_key_t key) noexcept {
+    if (mode() != kGreen) {
+        return real.pthread_getspecific(key);
+    }
+    Tsd& tsd = my_tsd();
+    if (key >= tsd.n || tsd.slots[key].seq != g_keys[key].seq) {
+        return nullptr;
+    }
+    return tsd.slots[key].value;
+}
+
+int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
+    if (mode() != kGreen) {
+        return real.pthread_setspecific(key, value);
+    }
+    if (key >= PTHREAD_KEYS_MAX || (g_keys[key].seq & 1) == 0) {
+        return EINVAL;
+    }
+    Tsd& tsd = my_tsd();
+    if (key >= tsd.n) {
+        unsigned n = tsd.n == 0 ? 32 : tsd.n;
+        while (n <= key) {
+            n *= 2;
+        }
+        auto* slots = static_cast<TsdSlot*>(std::realloc(tsd.slots, n * sizeof(TsdSlot)));
+        if (slots == nullptr) {
+            return ENOMEM;
+        }
+        std::memset(slots + tsd.n, 0, (n - tsd.n) * sizeof(TsdSlot));
+        tsd.slots = slots;
+        tsd.n = n;
+    }
+    tsd.slots[key] = TsdSlot{g_keys[key].seq, const_cast<void*>(value)};
+    return 0;
+}
+
+}  // extern "C"
+
+namespace {
+// Fibers waiting for some pthread_once routine to finish; each looks again.
+constinit NodeList g_once_waiters{};
+constexpr int kOnceInProgress = 1;
+constexpr int kOnceDone = 2;  // glibc's __PTHREAD_ONCE_DONE: libc agrees
+}  // namespace
+
+extern "C" {
+
+int pthread_once(pthread_once_t* once, void (*init)(void)) {
+    if (!green()) {
+        return real.pthread_once(once, init);
+    }
+    while (*once == kOnceInProgress) {
+        WaitNode n;
+        push(g_once_waiters, n);
+        Hub::current().park(n.w, kNoDeadline, false);
+        remove(g_once_waiters, n);
+    }
+    if (*once == kOnceDone) {
+        return 0;
+    }
+    *once = kOnceInProgress;
+    auto wake = [] {
+        while (WaitNode* n = pop_live(g_once_waiters)) {
+            detail::unpark(n->w, WakeReason::ready);
+        }
+    };
+    try {
+        init();
+    } catch (...) {
+        *once = 0;  // cancelled or thrown: the next caller runs it
+        wake();
+        throw;
+    }
+    *once = kOnceDone;
+    wake();
+    return 0;
+}
+
+// ---- mutex ----------------------------------------------------------------------------------
+
+int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noexcept {
+    if (!green()) {
+        return real.pthread_mutex_init(m, attr);
+    }
+    int type = PTHREAD_MUTEX_DEFAULT;
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    int robust = PTHREAD_MUTEX_STALLED;
+    if (attr != nullptr) {
+        pthread_mutexattr_gettype(attr, &type);
+        pthread_mutexattr_getpshared(attr, &pshared);
+        pthread_mutexattr_getrobust(attr, &robust);
+    }
+    if (pshared == PTHREAD_PROCESS_SHARED) {
+        return real.pthread_mutex_init(m, attr);
+    }
+    std::memset(m, 0, sizeof *m);
+    // Robust: accepted; a green thread cannot die holding it except by
+    // pthread_exit/cancel, and EOWNERDEAD is not reported (README).
+    gm(m)->kind = (type & 3) | (robust == PTHREAD_MUTEX_ROBUST ? 16 : 0);
+    return 0;
+}
+
+int pthread_mutex_destroy(pthread_mutex_t* m) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_destroy(m);
+    }
+    return gm(m)->owner != 0 ? EBUSY : 0;
+}
+
+int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_lock(m);
+    }
+    return mutex_lock(gm(m), false, CLOCK_REALTIME, nullptr, true);
+}
+
+int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_trylock(m);
+    }
+    return mutex_lock(gm(m), true, CLOCK_REALTIME, nullptr, true);
+}
+
+int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_timedlock(m, abs);
+    }
+    return mutex_lock(gm(m), false, CLOCK_REALTIME, abs, true);
+}
+
+int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_clocklock(m, clock, abs);
+    }
+    if (!supported_clock(clock)) {
+        return EINVAL;
+    }
+    return mutex_lock(gm(m), false, clock, abs, true);
+}
+
+int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_unlock(m);
+    }
+    return mutex_unlock(gm(m));
+}
+
+int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
+    if (!green() || mutex_is_real(m)) {
+        return real.pthread_mutex_consistent(m);
+    }
+    return EINVAL;  // never inconsistent: EOWNERDEAD is not reported
+}
+
+// ---- condition variables -------------------------------------------------------------------
+
+int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcept {
+    if (!green()) {
+        return real.pthread_cond_init(c, attr);
+    }
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    clockid_t clock = CLOCK_REALTIME;
+    if (attr != nullptr) {
+        pthread_condattr_getpshared(attr, &pshared);
+        pthread_condattr_getclock(attr, &clock);
+    }
+    if (pshared == PTHREAD_PROCESS_SHARED) {
+        return real.pthread_cond_init(c, attr);
+    }
+    std::memset(c, 0, sizeof *c);
+    gc(c)->wrefs = clock == CLOCK_MONOTONIC ? 2 : 0;
+    return 0;
+}
+
+int pthread_cond_destroy(pthread_cond_t* c) noexcept {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_destroy(c);
+    }
+    return 0;
+}
+
+int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_wait(c, m);
+    }
+    return cond_wait(c, m, kNoDeadline);
+}
+
+int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_timedwait(c, m, abs);
+    }
+    if (!valid_ns(abs)) {
+        return EINVAL;
+    }
+    const clockid_t clock = (gc(c)->wrefs & 2) != 0 ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+    return cond_wait(c, m, deadline_from(clock, abs));
+}
+
+int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_clockwait(c, m, clock, abs);
+    }
+    if (!supported_clock(clock) || !valid_ns(abs)) {
+        return EINVAL;
+    }
+    return cond_wait(c, m, deadline_from(clock, abs));
+}
+
+int pthread_cond_signal(pthread_cond_t* c) noexcept {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_signal(c);
+    }
+    if (WaitNode* n = pop_live(gc(c)->waiters)) {
+        detail::unpark(n->w, WakeReason::ready);
+    }
+    return 0;
+}
+
+int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
+    if (!green() || cond_is_real(c)) {
+        return real.pthread_cond_broadcast(c);
+    }
+    while (WaitNode* n = pop_live(gc(c)->waiters)) {
+        detail::unpark(n->w, WakeReason::ready);
+    }
+    return 0;
+}
+
+// ---- rwlocks -----------------------------------------------------------------------------
+
+int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) noexcept {
+    if (!green()) {
+        return real.pthread_rwlock_init(r, attr);
+    }
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    int kind = PTHREAD_RWLOCK_PREFER_READER_NP;
+    if (attr != nullptr) {
+        pthread_rwlockattr_getpshared(attr, &pshared);
+        pthread_rwlockattr_getkind_np(attr, &kind);
+    }
+    if (pshared == PTHREAD_PROCESS_SHARED) {
+        return real.pthread_rwlock_init(r, attr);
+    }
+    std::memset(r, 0, sizeof *r);
+    gr(r)->flags = static_cast<unsigned>(kind);
+    return 0;
+}
+
+int pthread_rwlock_destroy(pthread_rwlock_t* r) noexcept {
+    if (!green() || rwlock_is_real(r)) {
+        return real.pthread_rwlock_destroy(r);
+    }
+    return 0;
+}
+
+#define GROVE_RWLOCK_CALL(name, params, args, write, try_only, clock, abs) \
+    int name params noexcept {                                              \
+        if (!green() || rwlock_is_real(r)) {                                \
+            return real.name args;                                          \
+        }                                                                   \
+        return rwlock_lock(gr(r), write, try_only, clock, abs);             \
+    }
+GROVE_RWLOCK_CALL(pthread_rwlock_rdlock, (pthread_rwlock_t* r), (r), false, false, CLOCK_REALTIME, nullptr)
+GROVE_RWLOCK_CALL(pthread_rwlock_wrlock, (pthread_rwlock_t* r), (r), true, false, CLOCK_REALTIME, nullptr)
+GROVE_RWLOCK_CALL(pthread_rwlock_tryrdlock, (pthread_rwlock_t* r), (r), false, true, CLOCK_REALTIME, nullptr)
+GROVE_RWLOCK_CALL(pthread_rwlock_trywrlock, (pthread_rwlock_t* r), (r), true, true, CLOCK_REALTIME, nullptr)
+GROVE_RWLOCK_CALL(pthread_rwlock_timedrdlock, (pthread_rwlock_t* r, const struct timespec* a), (r, a), false,
+                  false, CLOCK_REALTIME, a)
+GROVE_RWLOCK_CALL(pthread_rwlock_timedwrlock, (pthread_rwlock_t* r, const struct timespec* a), (r, a), true,
+                  false, CLOCK_REALTIME, a)
+#undef GROVE_RWLOCK_CALL
+
+int pthread_rwlock_clockrdlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
+    if (!green() || rwlock_is_real(r)) {
+        return real.pthread_rwlock_clockrdlock(r, clock, a);
+    }
+    return supported_clock(clock) ? rwlock_lock(gr(r), false, false, clock, a) : EINVAL;
+}
+
+int pthread_rwlock_clockwrlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
+    if (!green() || rwlock_is_real(r)) {
+        return real.pthread_rwlock_clockwrlock(r, clock, a);
+    }
+    return supported_clock(clock) ? rwlock_lock(gr(r), true, false, clock, a) : EINVAL;
+}
+
+int pthread_rwlock_unlock(pthread_rwlock_t* r) noexcept {
+    if (!green() || rwlock_is_real(r)) {
+        return real.pthread_rwlock_unlock(r);
+    }
+    return rwlock_unlock(gr(r));
+}
+
+// ---- barriers ----------------------------------------------------------------------------
+
+int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count) noexcept {
+    if (!green()) {
+        return real.pthread_barrier_init(b, attr, count);
+    }
+    int pshared = PTHREAD_PROCESS_PRIVATE;
+    if (attr != nullptr) {
+        pthread_barrierattr_getpshared(attr, &pshared);
+    }
+    std::memset(b, 0, sizeof *b);
+    if (pshared == PTHREAD_PROCESS_SHARED) {
+        return real.pthread_barrier_init(b, attr, count);
+    }
+    if (count == 0 || count > INT_MAX) {
+        return EINVAL;
+    }
+    gb(b)->count = count;
+    gb(b)->magic = kBarrierMagic;
+    return 0;
+}
+
+int pthread_barrier_destroy(pthread_barrier_t* b) noexcept {
+    if (!green() || gb(b)->magic != kBarrierMagic) {
+        return real.pthread_barrier_destroy(b);
+    }
+    if (gb(b)->arrived != 0) {
+        return EBUSY;
+    }
+    gb(b)->magic = 0;
+    return 0;
+}
+
+int pthread_barrier_wait(pthread_barrier_t* bar) noexcept {
+    if (!green() || gb(bar)->magic != kBarrierMagic) {
+        return real.pthread_barrier_wait(bar);
+    }
+    GBarrier* b = gb(bar);
+    if (++b->arrived == b->count) {
+        b->arrived = 0;
+        while (WaitNode* n = pop_live(b->waiters)) {
+            detail::unpark(n->w, WakeReason::ready);
+        }
+        return PTHREAD_BARRIER_SERIAL_THREAD;
+    }
+    Hub& hub = Hub::current();
+    WaitNode n;
+    push(b->waiters, n);
+    bool interruptible = true;
+    for (;;) {
+        // Not a cancellation point; nothing but the last arrival ends it.
+        const WakeReason why = hub.park(n.w, kNoDeadline, interruptible);
+        if (why == WakeReason::ready) {
+            return 0;
+        }
+        remove(b->waiters, n);
+        detail::defer_interruption(n.w);
+        push(b->waiters, n);
+        interruptible = false;
+    }
+}
+
+// ---- spin locks: yield instead of spinning -------------------------------------------------
+
+int pthread_spin_init(pthread_spinlock_t* l, int pshared) noexcept {
+    if (!green()) {
+        return real.pthread_spin_init(l, pshared);
+    }
+    *l = 0;
+    return 0;
+}
+
+int pthread_spin_destroy(pthread_spinlock_t* l) noexcept {
+    if (!green()) {
+        return real.pthread_spin_destroy(l);
+    }
+    return 0;
+}
+
+int pthread_spin_lock(pthread_spinlock_t* l) noexcept {
+    if (!green()) {
+        return real.pthread_spin_lock(l);
+    }
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) != 0) {
+        Hub& hub = Hub::current();
+        if (hub.in_hub_fiber()) {
+            sched_yield();
+        } else {
+            hub.yield_now();
+        }
+    }
+    return 0;
+}
+
+int pthread_spin_trylock(pthread_spinlock_t* l) noexcept {
+    if (!green()) {
+        return real.pthread_spin_trylock(l);
+    }
+    return __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) != 0 ? EBUSY : 0;
+}
+
+int pthread_spin_unlock(pthread_spinlock_t* l) noexcept {
+    if (!green()) {
+        return real.pthread_spin_unlock(l);
+    }
+    __atomic_store_n(l, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+// ---- unnamed semaphores ----------------------------------------------------------------------
+
+int sem_init(sem_t* s, int pshared, unsigned value) noexcept {
+    if (!green() || pshared != 0) {
+        if (mode() == kGreen) {
+            std::memset(s, 0, sizeof *s);  // no stale marker of ours
+        }
+        return real.sem_init(s, pshared, value);
+    }
+    if (value > SEM_VALUE_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    std::memset(s, 0, sizeof *s);
+    gs(s)->value = value;
+    gs(s)->magic = kSemMagic;
+    return 0;
+}
+
+int sem_destroy(sem_t* s) noexcept {
+    if (!sem_is_green(s)) {
+        return real.sem_destroy(s);
+    }
+    gs(s)->magic = 0;
+    return 0;
+}
+
+int sem_wait(sem_t* s) {
+    if (!sem_is_green(s)) {
+        return real.sem_wait(s);
+    }
+    return sem_wait_green(gs(s), kNoDeadline);
+}
+
+int sem_trywait(sem_t* s) noexcept {
+    if (!sem_is_green(s)) {
+        return real.sem_trywait(s);
+    }
+    if (gs(s)->value > 0) {
+        --gs(s)->value;
+        return 0;
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+int sem_timedwait(sem_t* s, const struct timespec* abs) {
+    if (!sem_is_green(s)) {
+        return real.sem_timedwait(s, abs);
+    }
+    if (!valid_ns(abs)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return sem_wait_green(gs(s), deadline_from(CLOCK_REALTIME, abs));
+}
+
+int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
+    if (!sem_is_green(s)) {
+        return real.sem_clockwait(s, clock, abs);
+    }
+    if (!supported_clock(clock) || !valid_ns(abs)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return sem_wait_green(gs(s), deadline_from(clock, abs));
+}
+
+int sem_post(sem_t* s) noexcept {
+    if (!sem_is_green(s)) {
+        return real.sem_post(s);
+    }
+    GSem* g = gs(s);
+    if (WaitNode* n = pop_live(g->waiters)) {
+        detail::unpark(n->w, WakeReason::ready);  // the unit goes to it
+        return 0;
+    }
+    if (g->value == SEM_VALUE_MAX) {
+        errno = EOVERFLOW;
+        return -1;
+    }
+    ++g->value;
+    return 0;
+}
+
+int sem_getvalue(sem_t* s, int* value) noexcept {
+    if (!sem_is_green(s)) {
+        return real.sem_getvalue(s, value);
+    }
+    *value = static_cast<int>(gs(s)->value);
+    return 0;
+}
+
+// ---- futex through syscall(): libstdc++'s atomic waits and futures -------------------------
+
+long syscall(long number, ...) noexcept {
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (long& x : a) {
+        x = va_arg(ap, long);
+    }
+    va_end(ap);
+    if (number == SYS_futex && green()) {
+        Hub* hub = Hub::current_if_any();
+        if (hub != nullptr && !hub->in_hub_fiber()) {
+            auto* addr = reinterpret_cast<std::uint32_t*>(a[0]);
+            const int op = static_cast<int>(a[1]) & FUTEX_CMD_MASK;
+            const bool realtime = (a[1] & FUTEX_CLOCK_REALTIME) != 0;
+            const auto val = static_cast<std::uint32_t>(a[2]);
+            const auto* ts = reinterpret_cast<const struct timespec*>(a[3]);
+            switch (op) {
+                case FUTEX_WAIT:
+                case FUTEX_WAIT_BITSET: {
+                    Nanos deadline = kNoDeadline;
+                    if (ts != nullptr) {
+                        if (!valid_ns(ts) || ts->tv_sec < 0) {
+                            errno = EINVAL;
+                            return -1;
+                        }
+                        deadline = op == FUTEX_WAIT
+                                       ? detail::now_ns() + ts->tv_sec * kSecond + ts->tv_nsec
+                                       : deadline_from(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, ts);
+                    }
+                    const auto bits = op == FUTEX_WAIT ? ~0u : static_cast<std::uint32_t>(a[5]);
+                    if (bits == 0) {
+                        errno = EINVAL;
+                        return -1;
+                    }
+                    return futex_wait(addr, val, deadline, bits);
+                }
+                case FUTEX_WAKE:
+                case FUTEX_WAKE_BITSET: {
+                    const auto bits = op == FUTEX_WAKE ? ~0u : static_cast<std::uint32_t>(a[5]);
+                    // Also wake real waiters: another OS thread may sleep there.
+                    const long mine = futex_wake(addr, static_cast<int>(val), bits);
+                    if (mine >= static_cast<long>(val)) {
+                        return mine;
+                    }
+                    const long theirs = real.syscall(number, a[0], a[1], val - mine, a[3], a[4], a[5]);
+                    return theirs < 0 ? mine : mine + theirs;
+                }
+                default:
+                    break;
+            }
+        }
+    }
+    if (real.syscall == nullptr) {
+        mode();
+    }
+    return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+}  // extern "C"
