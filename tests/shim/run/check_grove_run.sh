@@ -51,12 +51,18 @@ else
 fi
 fi
 
-# A plain program prints the same with and without the shim.
+# A plain program prints the same with and without the shim. (sort is
+# threaded, so under a sanitized build's runtime this is skipped too: that
+# runtime interposes pthreads itself, which green threads cannot share.)
+if [ "${GROVE_TEST_SANITIZED:-}" = 1 ]; then
+    echo "skip unchanged-output (sanitized build)"
+else
 plain=$(printf 'b\na\nc\n' | sort; echo "status $?")
 shimmed=$(printf 'b\na\nc\n' | "$grove_run" sort; echo "status $?")
 if [ "$plain" = "$shimmed" ]; then
     echo "ok   unchanged-output"
 else
     echo "FAIL unchanged-output: '$plain' vs '$shimmed'"; fail=1
+fi
 fi
 exit $fail
