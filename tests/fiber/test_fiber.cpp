@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE fiber
 #include <boost/test/unit_test.hpp>
 
+#include "../support/fiber_cases.hpp"
+
 #include <grove/fiber.hpp>
 
 #include <fcntl.h>
@@ -26,60 +28,14 @@
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+using grove_test::Reaper;
+
 namespace {
 
 template <class D>
 double ms(D d) {
     return std::chrono::duration<double, std::milli>(d).count();
 }
-
-// Kills and reaps the registered fibers when a case leaves early (a failed
-// BOOST_REQUIRE, an unexpected exception), so no fiber stays parked on the
-// dead frame of a finished case. Handles already joined are skipped.
-class Reaper {
-public:
-    Reaper() = default;
-    Reaper(const Reaper&) = delete;
-    Reaper& operator=(const Reaper&) = delete;
-    ~Reaper() {
-        for (auto it = fns_.rbegin(); it != fns_.rend(); ++it) {
-            (*it)();
-        }
-    }
-    template <class T>
-    void add(grove::Fiber<T>& f) {
-        fns_.push_back([&f] {
-            if (f.valid()) {
-                f.kill();
-                try {
-                    f.wait(2s);
-                } catch (...) {
-                }
-            }
-        });
-    }
-    template <class T>
-    void add(std::vector<grove::Fiber<T>>& v) {
-        fns_.push_back([&v] {
-            for (auto& f : v) {
-                if (f.valid()) {
-                    f.kill();
-                }
-            }
-            for (auto& f : v) {
-                if (f.valid()) {
-                    try {
-                        f.wait(2s);
-                    } catch (...) {
-                    }
-                }
-            }
-        });
-    }
-
-private:
-    std::vector<std::function<void()>> fns_;
-};
 
 struct CustomError : std::runtime_error {
     explicit CustomError(int c) : std::runtime_error("custom error"), code(c) {}

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE timeout
 #include <boost/test/unit_test.hpp>
 
+#include "../support/fiber_cases.hpp"
+
 #include <grove/fiber.hpp>
 #include <grove/sync.hpp>
 #include <grove/timeout.hpp>
@@ -15,36 +17,9 @@
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+using grove_test::Reaper;
+
 namespace {
-
-// Kills and reaps the registered fibers when a case leaves early, so no
-// fiber stays parked on the dead frame of a finished case.
-class Reaper {
-public:
-    Reaper() = default;
-    Reaper(const Reaper&) = delete;
-    Reaper& operator=(const Reaper&) = delete;
-    ~Reaper() {
-        for (auto it = fns_.rbegin(); it != fns_.rend(); ++it) {
-            (*it)();
-        }
-    }
-    template <class T>
-    void add(grove::Fiber<T>& f) {
-        fns_.push_back([&f] {
-            if (f.valid()) {
-                f.kill();
-                try {
-                    f.wait(2s);
-                } catch (...) {
-                }
-            }
-        });
-    }
-
-private:
-    std::vector<std::function<void()>> fns_;
-};
 
 // Spins without suspending until `d` has passed.
 void busy_for(Clock::duration d) {

@@ -1,4 +1,4 @@
-// Helpers shared by the fiber test cases (tests/sync). Header-only.
+// Helpers shared by the fiber test cases (tests/fiber, tests/sync). Header-only.
 #pragma once
 
 #include <grove/fiber.hpp>
