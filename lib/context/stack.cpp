@@ -3,8 +3,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 
 #if defined(GROVE_ASAN)
@@ -13,65 +16,105 @@
 
 namespace grove::detail {
 
+namespace {
+
+// Guarded stacks mapped in the whole process (in use or pooled, every hub).
+std::atomic<std::size_t> guarded_count{0};
+
+std::size_t parse_size(const char* env, std::size_t fallback, std::size_t minimum) noexcept {
+    if (env == nullptr) {
+        return fallback;
+    }
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    if (end == env) {
+        return fallback;
+    }
+    if (*end == 'k' || *end == 'K') {
+        v *= 1024;
+    } else if (*end == 'm' || *end == 'M') {
+        v *= 1024 * 1024;
+    }
+    return v >= minimum ? static_cast<std::size_t>(v) : fallback;
+}
+
+// A fresh stack's top page is written at once (the fiber's first frames).
+// Populate it with one madvise instead of a page fault: on virtual machines
+// whose faults trap to the hypervisor, a fault costs several times the
+// call (measured: ~90 us against ~11 us per page). Kernels before 5.14 say
+// EINVAL, and the fault happens as before.
+void prefault_top(const Stack& s) noexcept {
+#ifdef MADV_POPULATE_WRITE
+    const std::size_t page = StackPool::page_size();
+    const auto top = reinterpret_cast<std::uintptr_t>(s.top());
+    const int saved = errno;
+    ::madvise(reinterpret_cast<void*>((top - 1) & ~(page - 1)), page, MADV_POPULATE_WRITE);
+    errno = saved;
+#else
+    (void)s;
+#endif
+}
+
+}  // namespace
+
 std::size_t StackPool::page_size() noexcept {
     static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     return page;
 }
 
 std::size_t StackPool::default_size() noexcept {
-    static const std::size_t size = [] {
 #if defined(GROVE_ASAN)
-        std::size_t s = 1024 * 1024;  // ASan frames are several times larger
+    constexpr std::size_t kDefault = 1024 * 1024;  // ASan frames are several times larger
 #else
-        std::size_t s = 256 * 1024;
+    constexpr std::size_t kDefault = 256 * 1024;
 #endif
-        if (const char* env = std::getenv("GROVE_STACK_SIZE")) {
-            char* end = nullptr;
-            unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env) {
-                if (*end == 'k' || *end == 'K') {
-                    v *= 1024;
-                } else if (*end == 'm' || *end == 'M') {
-                    v *= 1024 * 1024;
-                }
-                if (v >= 16 * 1024) {
-                    s = static_cast<std::size_t>(v);
-                }
-            }
-        }
-        return s;
-    }();
+    static const std::size_t size = parse_size(std::getenv("GROVE_STACK_SIZE"), kDefault, 16 * 1024);
     return size;
 }
 
+std::size_t StackPool::guard_budget() noexcept {
+    static const std::size_t budget = [] {
+        if (const char* env = std::getenv("GROVE_GUARDED_STACKS")) {
+            char* end = nullptr;
+            const unsigned long long v = std::strtoull(env, &end, 10);
+            if (end != env && *end == '\0') {
+                return static_cast<std::size_t>(v);
+            }
+        }
+        long max_maps = 65530;
+        if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "re")) {
+            long v = 0;
+            if (std::fscanf(f, "%ld", &v) == 1 && v > 0) {
+                max_maps = v;
+            }
+            std::fclose(f);
+        }
+        // Two mappings per guarded stack; leave the program 8192 and most
+        // of the rest for other uses (thread stacks, malloc arenas, files).
+        const long spare = max_maps - 8192;
+        return spare > 0 ? static_cast<std::size_t>(spare / 4) : std::size_t{0};
+    }();
+    return budget;
+}
+
+std::size_t StackPool::guarded_mapped() noexcept {
+    return guarded_count.load(std::memory_order_relaxed);
+}
+
 void* Stack::limit() const noexcept {
-    return static_cast<char*>(base) + StackPool::page_size();
+    return static_cast<char*>(base) + (guarded ? StackPool::page_size() : kRedZone);
 }
 
 std::size_t Stack::usable() const noexcept {
-    return size - StackPool::page_size();
+    return size - (guarded ? StackPool::page_size() : kRedZone);
 }
 
 bool Stack::guard_contains(const void* p) const noexcept {
-    return p >= base && p < limit();
+    return guarded && p >= base && p < limit();
 }
 
-Stack StackPool::take(std::size_t size) noexcept {
+Stack StackPool::map_guarded(std::size_t total) noexcept {
     const std::size_t page = page_size();
-    if (size == 0) {
-        size = default_size();
-    }
-    const std::size_t usable = (size + page - 1) / page * page;
-    const std::size_t total = usable + page;
-    // Most recently returned first: its pages are the warmest.
-    for (std::size_t i = free_.size(); i-- > 0;) {
-        if (free_[i].size == total) {
-            Stack s = free_[i];
-            free_[i] = free_.back();
-            free_.pop_back();
-            return s;
-        }
-    }
     void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                      -1, 0);
     if (p == MAP_FAILED) {
@@ -83,7 +126,86 @@ Stack StackPool::take(std::size_t size) noexcept {
         errno = e;
         return {};
     }
-    return Stack{p, total};
+    guarded_count.fetch_add(1, std::memory_order_relaxed);
+    const Stack s{p, total, true};
+    prefault_top(s);
+    return s;
+}
+
+Stack StackPool::take_packed(std::size_t total) noexcept {
+    for (std::size_t i = packed_free_.size(); i-- > 0;) {
+        if (packed_free_[i].size == total) {
+            Stack s = packed_free_[i];
+            packed_free_[i] = packed_free_.back();
+            packed_free_.pop_back();
+            return s;
+        }
+    }
+    if (carve_total_ != total || carve_next_ == carve_end_) {
+        // Layout: a guard page, a leading page, then the stacks, each
+        // shifted down by kRedZone from page alignment, so that a stack's
+        // red zone is the last kRedZone bytes of the page holding the top
+        // frames of the stack below it (that page is resident while that
+        // stack is in use: checking the red zone costs no page fault and no
+        // memory). The first stack's red zone lies in the leading page, and
+        // the guard keeps its overflow out of whatever is mapped below.
+        const std::size_t page = page_size();
+        const std::size_t bytes = 2 * page + slab_stacks_ * total;
+        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED) {
+            return {};
+        }
+        if (::mprotect(p, page, PROT_NONE) != 0) {
+            const int e = errno;
+            ::munmap(p, bytes);
+            errno = e;
+            return {};
+        }
+        try {
+            slabs_.push_back(Slab{p, bytes});
+        } catch (...) {
+            ::munmap(p, bytes);
+            errno = ENOMEM;
+            return {};
+        }
+        carve_next_ = static_cast<char*>(p) + 2 * page - Stack::kRedZone;
+        carve_end_ = carve_next_ + slab_stacks_ * total;
+        carve_total_ = total;
+        if (slab_stacks_ < kMaxSlabStacks) {
+            slab_stacks_ *= 2;
+        }
+    }
+    const Stack s{carve_next_, total, false};
+    carve_next_ += total;
+    prefault_top(s);
+    return s;
+}
+
+Stack StackPool::take(std::size_t size) noexcept {
+    const std::size_t page = page_size();
+    if (size == 0) {
+        size = default_size();
+    }
+    const std::size_t usable = (size + page - 1) / page * page;
+    const std::size_t total = usable + page;
+    // Most recently returned first: its pages are the warmest.
+    for (std::size_t i = guarded_free_.size(); i-- > 0;) {
+        if (guarded_free_[i].size == total) {
+            Stack s = guarded_free_[i];
+            guarded_free_[i] = guarded_free_.back();
+            guarded_free_.pop_back();
+            return s;
+        }
+    }
+    if (guarded_count.load(std::memory_order_relaxed) < guard_budget()) {
+        Stack s = map_guarded(total);
+        if (s.base != nullptr || errno != ENOMEM) {
+            return s;
+        }
+        // ENOMEM: out of mappings (or memory); a packed stack needs none.
+    }
+    return take_packed(total);
 }
 
 void StackPool::give(Stack s) noexcept {
@@ -95,16 +217,38 @@ void StackPool::give(Stack s) noexcept {
     // poison so the next fiber starts on clean memory.
     __asan_unpoison_memory_region(s.limit(), s.usable());
 #endif
-    if (free_.size() < kMaxPooled) {
-        free_.push_back(s);
+    try {
+        (s.guarded ? guarded_free_ : packed_free_).push_back(s);
         return;
+    } catch (...) {
     }
-    ::munmap(s.base, s.size);
+    if (s.guarded) {
+        ::munmap(s.base, s.size);
+        guarded_count.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // A packed stack that cannot be pooled stays in its slab, unused.
+}
+
+void StackPool::trim(std::size_t at_most) noexcept {
+    // The oldest returned first: the coldest.
+    std::size_t n = 0;
+    while (n < at_most && guarded_free_.size() > kKeepGuarded) {
+        const Stack s = guarded_free_.front();
+        guarded_free_.front() = guarded_free_.back();
+        guarded_free_.pop_back();
+        ::munmap(s.base, s.size);
+        guarded_count.fetch_sub(1, std::memory_order_relaxed);
+        ++n;
+    }
 }
 
 StackPool::~StackPool() {
-    for (Stack& s : free_) {
+    for (Stack& s : guarded_free_) {
         ::munmap(s.base, s.size);
+        guarded_count.fetch_sub(1, std::memory_order_relaxed);
+    }
+    for (Slab& slab : slabs_) {
+        ::munmap(slab.base, slab.bytes);
     }
 }
 

@@ -123,7 +123,27 @@ void install_overflow_handler() noexcept {
 
 constexpr std::size_t kAltStackSize = 64 * 1024;
 
+// Guarded stacks unmapped per idle turn of the loop, past the pool's keep.
+constexpr std::size_t kTrimBatch = 32;
+
 }  // namespace
+
+// A fiber on a packed stack (no guard page, see context/stack.hpp) wrote
+// into its red zone: it overflowed into the memory below. Caught as it
+// switches away, before any fiber whose frames may lie there runs again.
+[[noreturn]] static void report_red_zone(const FiberCore* f) noexcept {
+    write_str("grove: stack overflow in fiber ");
+    write_u64(f->id);
+    write_str(" (");
+    write_str(f->name());
+    write_str("): it wrote below its ");
+    write_u64(f->stack.usable() / 1024);
+    write_str(" KiB packed stack (no guard page past GROVE_GUARDED_STACKS); raise SpawnOptions::stack_size or "
+              "GROVE_STACK_SIZE\n");
+    // Memory is spoiled: no handler may carry on from here.
+    signal(SIGABRT, SIG_DFL);
+    std::abort();
+}
 
 // ---- entry points of new contexts -------------------------------------------
 
@@ -247,6 +267,9 @@ HubReaper::~HubReaper() {
 void Hub::after_switch(Transfer t) noexcept {
     auto* prev = static_cast<FiberCore*>(t.data);
     sanitizer_finish_switch(current_->san, &prev->san);
+    if (!prev->stack.guarded && prev->stack.red_zone_spoiled()) [[unlikely]] {
+        report_red_zone(prev);
+    }
     if (prev->state == FiberState::dead) {
         recycle(prev);
     } else {
@@ -318,7 +341,13 @@ void Hub::loop() noexcept {
         }
         // With fibers ready, only look (timeout 0), and only if some fiber
         // waits on an fd: a poll is a syscall, dear on this path.
-        const bool busy = !run_queue_.empty();
+        bool busy = !run_queue_.empty();
+        if (!busy && stacks_.has_excess()) {
+            // Idle: give back some of the stacks a burst of fibers left
+            // pooled, then only look for events so the rest follows soon.
+            stacks_.trim(kTrimBatch);
+            busy = stacks_.has_excess();
+        }
         if (!busy || fd_waiters_ > 0) {
             const Nanos deadline = busy ? 0 : timers_.next_deadline();
             const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable, bool hangup) {

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <grove/fiber.hpp>
+#include <grove/sync.hpp>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -168,6 +169,91 @@ BOOST_AUTO_TEST_CASE(stack_overflow_in_an_unnamed_fiber_is_reported_with_its_id)
     BOOST_CHECK(r.err.find("stack overflow") != std::string::npos);
     BOOST_REQUIRE(!r.out.empty());
     BOOST_CHECK(contains_number(r.err, r.out));
+}
+
+BOOST_AUTO_TEST_CASE(overflow_of_a_packed_stack_is_reported_when_the_fiber_switches_away) {
+    // Past the guard budget (here 0), stacks have no guard page; writing
+    // below one spoils its red zone, which the hub checks at every switch.
+    const ChildResult r = run_in_child([](int out) {
+        ::setenv("GROVE_GUARDED_STACKS", "0", 1);
+        grove::Event never;
+        // The stack under the next one (same size: the same shared mapping).
+        auto below = grove::spawn(grove::SpawnOptions{.stack_size = 64 * 1024}, [&never] { never.wait(); });
+        grove::this_fiber::yield();
+        auto f = grove::spawn(grove::SpawnOptions{.stack_size = 64 * 1024, .name = "packed"}, [] {
+            const int v = use_stack_kib(72);  // 8 KiB past its 64 KiB
+            grove::this_fiber::yield();
+            return v;
+        });
+        report(out, std::to_string(f.id()));
+        f.join();
+        below.kill();
+        return 0;  // not reached if the overflow was caught
+    });
+    BOOST_TEST_MESSAGE("child: " << describe(r.status) << "; stderr: " << r.err);
+    BOOST_CHECK_MESSAGE(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT, "child ended by " << describe(r.status));
+    BOOST_CHECK(r.err.find("stack overflow") != std::string::npos);
+    BOOST_CHECK(r.err.find("packed") != std::string::npos);
+}
+
+// Lines of /proc/self/maps: the process's mappings.
+long mapping_count() {
+    std::FILE* f = std::fopen("/proc/self/maps", "re");
+    if (f == nullptr) {
+        return -1;
+    }
+    long n = 0;
+    for (int c; (c = std::fgetc(f)) != EOF;) {
+        n += c == '\n' ? 1 : 0;
+    }
+    std::fclose(f);
+    return n;
+}
+
+// N fibers parked at once; reports how many mappings that added.
+int park_many_and_count_mappings(int out, int n) {
+    const long before = mapping_count();
+    grove::Event go;
+    std::vector<grove::Fiber<void>> fibers;
+    for (int i = 0; i < n; ++i) {
+        fibers.push_back(grove::spawn([&go] {
+            use_stack_kib(2);
+            go.wait();
+        }));
+    }
+    grove::this_fiber::yield();  // every one runs to its wait: each holds a stack
+    const long during = mapping_count();
+    go.set();
+    grove::join_all(fibers);
+    report(out, std::to_string(during - before));
+    return 0;
+}
+
+BOOST_AUTO_TEST_CASE(past_the_guard_budget_stacks_share_mappings) {
+    // 3000 parked fibers with a budget of 100 guarded stacks: 100 x 2
+    // mappings for those, a handful of shared ones for the other 2900.
+    const ChildResult r = run_in_child([](int out) {
+        ::setenv("GROVE_GUARDED_STACKS", "100", 1);
+        return park_many_and_count_mappings(out, 3000);
+    });
+    BOOST_REQUIRE_MESSAGE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+                          "child ended by " << describe(r.status) << "; stderr: " << r.err);
+    const long added = std::strtol(r.out.c_str(), nullptr, 10);
+    BOOST_TEST_MESSAGE("mappings added: " << added);
+    BOOST_CHECK_GE(added, 150);  // the guarded ones are there...
+    BOOST_CHECK_LE(added, 300);  // ...and the rest did not take two each
+}
+
+BOOST_AUTO_TEST_CASE(within_the_guard_budget_every_stack_is_guarded) {
+    const ChildResult r = run_in_child([](int out) {
+        ::setenv("GROVE_GUARDED_STACKS", "100000", 1);
+        return park_many_and_count_mappings(out, 500);
+    });
+    BOOST_REQUIRE_MESSAGE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+                          "child ended by " << describe(r.status) << "; stderr: " << r.err);
+    const long added = std::strtol(r.out.c_str(), nullptr, 10);
+    BOOST_TEST_MESSAGE("mappings added: " << added);
+    BOOST_CHECK_GE(added, 2 * 500 - 50);  // a guard page and a stack each (adjacent ones may merge a little)
 }
 
 BOOST_AUTO_TEST_CASE(grove_stack_size_env_sets_the_default_stack_size) {
