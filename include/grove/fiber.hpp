@@ -77,6 +77,9 @@ public:
     std::exception_ptr error_;   // what escaped the callable (not FiberExit)
     TaskHook group_hook_;        // in Group::members_ while a member runs
     Group* group_ = nullptr;
+    // Told when the fiber ends (set by the Group it belongs to), so the
+    // scheduler need not know about groups.
+    void (*on_finish_)(TaskBase*) noexcept = nullptr;
     char name_[32] = {};
 };
 

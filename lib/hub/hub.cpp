@@ -457,8 +457,8 @@ void Hub::finish(FiberCore* f) noexcept {
     t->finished_ = true;
     t->core_ = nullptr;
     f->joiners.wake_all(WakeReason::ready);
-    if (Group* g = t->group_) {
-        g->on_member_finished(t);
+    if (t->on_finish_ != nullptr) {
+        t->on_finish_(t);
     }
     --live_;
     if (live_ <= 1) {

@@ -18,7 +18,6 @@
 
 #include <grove/detail/wait.hpp>
 #include <grove/fiber.hpp>
-#include <grove/sync.hpp>
 #include <grove/timeout.hpp>
 
 #include <atomic>

@@ -185,8 +185,14 @@ void Group::shutdown() noexcept {
     --self->no_interrupt;
 }
 
+// A member ended (TaskBase::on_finish_, called by the hub).
+struct GroupAccess {
+    static void member_finished(detail::TaskBase* t) noexcept { t->group_->on_member_finished(t); }
+};
+
 void Group::adopt(detail::TaskBase* t) {
     t->group_ = this;
+    t->on_finish_ = &GroupAccess::member_finished;
     t->group_hook_.task = t;
     t->group_hook_.link_before(members_);
     ++t->refs_;
@@ -196,6 +202,7 @@ void Group::adopt(detail::TaskBase* t) {
 void Group::on_member_finished(detail::TaskBase* t) noexcept {
     t->group_hook_.unlink();
     t->group_ = nullptr;
+    t->on_finish_ = nullptr;
     --size_;
     if (t->error_ && !first_error_) {
         first_error_ = t->error_;

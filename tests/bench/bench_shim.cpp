@@ -1,0 +1,117 @@
+// bench_shim: plain libc calls that the shim turns into fiber operations,
+// beside what they cost without it, in one process and one run.
+//
+//   sched_yield()  in two fibers: a fiber yield (the shim) against the
+//                  system call itself (syscall(SYS_sched_yield), the shim
+//                  cannot see it) and grove's own this_fiber::yield;
+//   usleep(0)      in one fiber: what a zero sleep costs through the shim
+//                  (POSIX lets it return at once; the shim yields).
+//
+// Usage: bench_shim [--reps N]   (linked with the shim, no LD_PRELOAD needed)
+#include <grove/grove.hpp>
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ns_per(Clock::time_point t0, long ops) {
+    return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(ops);
+}
+
+double raw_sched_yield(long n) {
+    const auto t0 = Clock::now();
+    for (long i = 0; i < n; ++i) {
+        ::syscall(SYS_sched_yield);
+    }
+    return ns_per(t0, n);
+}
+
+template <class Yield>
+double two_fibers(long n, Yield yield) {
+    auto body = [n, yield] {
+        for (long i = 0; i < n; ++i) {
+            yield();
+        }
+    };
+    const auto t0 = Clock::now();
+    auto a = grove::spawn(body);
+    auto b = grove::spawn(body);
+    a.join();
+    b.join();
+    return ns_per(t0, 2 * n);
+}
+
+double grove_yield(long n) {
+    return two_fibers(n, [] { grove::this_fiber::yield(); });
+}
+
+double shim_sched_yield(long n) {
+    return two_fibers(n, [] { ::sched_yield(); });
+}
+
+double shim_usleep0(long n) {
+    return two_fibers(n, [] { ::usleep(0); });
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t h = v.size() / 2;
+    return v.size() % 2 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+struct Figure {
+    const char* label;
+    long iterations;
+    double (*run)(long);
+    std::vector<double> samples{};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int reps = 7;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
+            reps = std::max(1, std::atoi(argv[++i]));
+        } else {
+            std::fprintf(stderr, "usage: %s [--reps N]\n", argv[0]);
+            return 2;
+        }
+    }
+    std::vector<Figure> figures = {
+        {"`sched_yield` system call, no shim (reference)", 200'000, raw_sched_yield},
+        {"grove `this_fiber::yield` (2 fibers), per switch", 2'000'000, grove_yield},
+        {"plain `sched_yield()` through the shim (2 fibers)", 2'000'000, shim_sched_yield},
+        {"plain `usleep(0)` through the shim (2 fibers)", 2'000'000, shim_usleep0},
+    };
+    for (auto& f : figures) {
+        f.run(f.iterations / 10);
+    }
+    for (int r = 0; r < reps; ++r) {
+        for (auto& f : figures) {
+            f.samples.push_back(f.run(f.iterations));
+        }
+    }
+    const double base = median(figures[1].samples);
+    std::printf("grove shim micro benchmarks: median of %d runs (ns; ratio = median / grove yield median)\n\n", reps);
+    std::printf("| %-52s | %9s | %9s | %9s | %9s |\n", "figure", "median ns", "min", "max", "vs yield");
+    std::printf("|------------------------------------------------------|----------:|----------:|----------:|----------:|\n");
+    for (const auto& f : figures) {
+        const auto [lo, hi] = std::minmax_element(f.samples.begin(), f.samples.end());
+        const double m = median(f.samples);
+        std::printf("| %-52s | %9.1f | %9.1f | %9.1f | %8.1fx |\n", f.label, m, *lo, *hi, m / base);
+    }
+    return 0;
+}
