@@ -1,11 +1,12 @@
 #include "context/stack.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
@@ -81,13 +82,18 @@ std::size_t StackPool::guard_budget() noexcept {
                 return static_cast<std::size_t>(v);
             }
         }
+        // Raw system calls: this runs while a hub is being made, where the
+        // shim's interposed stdio or open would want a hub themselves.
         long max_maps = 65530;
-        if (std::FILE* f = std::fopen("/proc/sys/vm/max_map_count", "re")) {
-            long v = 0;
-            if (std::fscanf(f, "%ld", &v) == 1 && v > 0) {
+        const long fd = ::syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            char buf[32] = {};
+            const long n = ::syscall(SYS_read, fd, buf, sizeof buf - 1);
+            ::syscall(SYS_close, fd);
+            const long v = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+            if (v > 0) {
                 max_maps = v;
             }
-            std::fclose(f);
         }
         // Two mappings per guarded stack; leave the program 8192 and most
         // of the rest for other uses (thread stacks, malloc arenas, files).
