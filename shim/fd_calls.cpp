@@ -2,15 +2,20 @@
 // table (fd_table.hpp) in step with the numbers the program sees; none of
 // them changes an fd's flags behind the program's back (shim.hpp), so
 // fcntl, ioctl and getsockopt pass through and only note that a mode may
-// have changed.
+// have changed. The blocking lock calls (flock, lockf F_LOCK, fcntl
+// F_SETLKW/F_OFD_SETLKW) are the exception: the kernel offers no readiness
+// for a lock, so a fiber polls the non-blocking form (lock_wait).
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 
@@ -67,9 +72,105 @@ bool nap(Hub* hub, Nanos d) noexcept {
     return false;
 }
 
+// The real flock and lockf: lib/sys does not list them, and a lock call
+// is never made on the fiber switch path, so a cached lookup does.
+void* next_symbol(const char* name) noexcept {
+    static void* const libc = [] {
+        void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        return h != nullptr ? h : RTLD_NEXT;
+    }();
+    void* p = dlsym(libc, name);
+    return p != nullptr ? p : dlsym(RTLD_NEXT, name);
+}
+
+int real_flock(int fd, int op) noexcept {
+    using Fn = int (*)(int, int);
+    static const auto fn = reinterpret_cast<Fn>(next_symbol("flock"));
+    if (fn == nullptr) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return fn(fd, op);
+}
+
+int real_lockf(int fd, int cmd, off_t len) noexcept {
+    using Fn = int (*)(int, int, off_t);
+    static const auto fn = reinterpret_cast<Fn>(next_symbol("lockf64"));
+    if (fn == nullptr) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return fn(fd, cmd, len);
+}
+
+// A blocking lock, cooperatively: `attempt()` is the non-blocking form of
+// the call; while it says the lock is held elsewhere (`busy(errno)`), the
+// fiber sleeps and tries again, backing off from 1 ms to 25 ms.
+//
+// The trade-off: the kernel has no readiness notification for locks, so
+// this polls. A lock freed while the fiber sleeps is seen up to 25 ms late
+// (1 ms for a lock held briefly), an idle waiter costs one syscall per
+// 25 ms, and waiters are not queued: a fiber may lose the lock to a
+// process that asks between two attempts, where the kernel's queue would
+// have served it. The kernel's deadlock check (EDEADLK for F_SETLKW) needs
+// a sleeping waiter, so it never fires here: two processes each waiting
+// for the other's lock both wait until something else ends it.
+// Signals behave as for the blocking call: EINTR, or the wait goes on when
+// every handler that ran has SA_RESTART (flock and F_SETLKW restart,
+// signal(7)). A kill gives ECANCELED, a grove::Timeout ETIMEDOUT.
+constexpr Nanos kLockBackoffFirst = 1'000'000;
+constexpr Nanos kLockBackoffMax = 25'000'000;
+
+template <class Attempt, class Busy>
+int lock_wait(Hub* hub, Attempt&& attempt, Busy&& busy) noexcept {
+    const int saved = errno;
+    Nanos backoff = kLockBackoffFirst;
+    for (;;) {
+        const int r = attempt();
+        if (r != -1) {
+            errno = saved;
+            return r;
+        }
+        if (!busy(errno)) {
+            return r;
+        }
+        if (!nap(hub, backoff)) {
+            return -1;
+        }
+        backoff = std::min(backoff * 2, kLockBackoffMax);
+    }
+}
+
+bool lock_busy(int err) noexcept {
+    return err == EAGAIN || err == EACCES;  // F_SETLK says either (POSIX)
+}
+
 }  // namespace
 
 extern "C" {
+
+int flock(int fd, int op) noexcept {
+    Hub* hub = (op & LOCK_NB) != 0 || (op & (LOCK_SH | LOCK_EX)) == 0 ? nullptr : hub_for_call();
+    if (hub == nullptr) {
+        return real_flock(fd, op);
+    }
+    return lock_wait(
+        hub, [&] { return real_flock(fd, op | LOCK_NB); }, [](int err) { return err == EWOULDBLOCK; });
+}
+
+// glibc's lockf makes fcntl calls no interposer sees: F_LOCK is F_SETLKW
+// of a write lock from the current offset over len bytes.
+int lockf64(int fd, int cmd, off_t len) {
+    Hub* hub = cmd == F_LOCK ? hub_for_call() : nullptr;
+    if (hub == nullptr) {
+        return real_lockf(fd, cmd, len);
+    }
+    return lock_wait(hub, [&] { return real_lockf(fd, F_TLOCK, len); }, lock_busy);
+}
+
+int lockf(int fd, int cmd, off_t len) {
+    return lockf64(fd, cmd, len);
+}
 
 int socket(int domain, int type, int protocol) noexcept {
     const int fd = sys::socket(domain, type, protocol);
@@ -216,17 +317,6 @@ int close(int fd) {
     return sys::close(fd);
 }
 
-int fclose(FILE* stream) {
-    if (stream != nullptr) {
-        const int fd = fileno(stream);
-        if (fd >= 0) {
-            forget_in_hub(fd);
-            fd_released(fd);
-        }
-    }
-    return sys::fclose(stream);
-}
-
 int dup(int fd) noexcept {
     const int r = sys::dup(fd);
     if (r >= 0) {
@@ -256,6 +346,12 @@ int fcntl(int fd, int cmd, ...) {
     va_start(ap, cmd);
     const long arg = va_arg(ap, long);
     va_end(ap);
+    if (cmd == F_SETLKW || cmd == F_OFD_SETLKW) {
+        if (Hub* hub = hub_for_call()) {
+            const int try_cmd = cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK;
+            return lock_wait(hub, [&] { return sys::fcntl(fd, try_cmd, arg); }, lock_busy);
+        }
+    }
     const int r = sys::fcntl(fd, cmd, arg);
     if (r >= 0) {
         if (cmd == F_SETFL) {

@@ -4,7 +4,9 @@
 // SOCK_SEQPACKET socket adds MSG_EOR as the kernel does). Blocking semantics
 // are then rebuilt: a send goes on until all of a stream is sent,
 // MSG_WAITALL gathers. On pipes and other streams the call follows
-// readiness. pread/pwrite never wait on anything pollable and pass through.
+// readiness. pread/pwrite never wait on anything pollable and pass through
+// (on a pipe or socket they fail with ESPIPE at once). Vectored calls work
+// for any count up to IOV_MAX without allocating (IovCursor).
 
 #include <fcntl.h>
 #include <limits.h>
@@ -27,80 +29,94 @@ bool dontwait(int flags) noexcept {
     return (flags & MSG_DONTWAIT) != 0;
 }
 
-// A private, advancing copy of an iovec array (partial sends, gathers).
+// Buffers the kernel answers at once, as readv/writev would, without any
+// wait: a count outside 0..IOV_MAX (EINVAL), an array that is not readable
+// (EFAULT), a length that does not fit ssize_t (EINVAL). Returns false for
+// those (the caller makes the plain call); else true with the byte total.
+// Reads the array in chunks: nothing is allocated, whatever the count.
+bool check_iov(const struct iovec* iov, std::size_t n, std::size_t& total) noexcept {
+    total = 0;
+    if (n > IOV_MAX) {
+        return false;
+    }
+    constexpr std::size_t kChunk = 64;
+    struct iovec chunk[kChunk];
+    for (std::size_t i = 0; i < n; i += kChunk) {
+        const std::size_t k = std::min(kChunk, n - i);
+        if (!copy_from_user(chunk, iov + i, sizeof(struct iovec) * k)) {
+            return false;
+        }
+        for (std::size_t j = 0; j < k; ++j) {
+            if (chunk[j].iov_len > static_cast<std::size_t>(SSIZE_MAX)) {
+                return false;
+            }
+            total = std::min(total + chunk[j].iov_len, static_cast<std::size_t>(SSIZE_MAX));
+        }
+    }
+    return true;
+}
+
+// A position in a user's iovec array (partial sends, gathers) that copies
+// nothing: it reads the array in place (the kernel has already read it, so
+// it is readable) and hands out windows of at most kWindow buffers, built
+// in a fixed array, so any count up to IOV_MAX works without allocation.
 class IovCursor {
 public:
-    static constexpr int kMax = 128;
+    static constexpr std::size_t kWindow = 128;
 
-    // False if the array is too long to copy: the caller then makes a
-    // single attempt (a short count, as a signal could also cause).
-    // `iov` must be known readable (the kernel has already read it).
-    bool init(const struct iovec* iov, int n) noexcept {
-        if (n < 0 || n > kMax) {
-            return false;
-        }
-        std::memcpy(local_, iov, sizeof(struct iovec) * static_cast<std::size_t>(n));
-        v_ = local_;
+    void init(const struct iovec* iov, std::size_t n) noexcept {
+        base_ = iov;
         n_ = n;
-        return true;
-    }
-    // As init, for an array the kernel has not seen yet: a bad pointer is
-    // EFAULT (errno set, false), as readv/writev would report it.
-    bool init_checked(const struct iovec* iov, int n, bool& fault) noexcept {
-        fault = false;
-        if (n < 0 || n > kMax) {
-            return false;
-        }
-        if (n > 0 && !copy_from_user(local_, iov, sizeof(struct iovec) * static_cast<std::size_t>(n))) {
-            fault = true;
-            return false;
-        }
-        v_ = local_;
-        n_ = n;
-        return true;
-    }
-    struct iovec* iov() noexcept { return v_; }
-    int count() const noexcept { return n_; }
-    std::size_t bytes() const noexcept {
-        std::size_t b = 0;
-        for (int i = 0; i < n_; ++i) {
-            b += v_[i].iov_len;
-        }
-        return b;
+        i_ = 0;
+        off_ = 0;
+        skip_empty();
     }
     // Moves past `done` bytes; false when nothing is left.
     bool advance(std::size_t done) noexcept {
-        while (n_ > 0 && done >= v_->iov_len) {
-            done -= v_->iov_len;
-            ++v_;
-            --n_;
+        while (done > 0 && i_ < n_) {
+            const std::size_t left = base_[i_].iov_len - off_;
+            if (done < left) {
+                off_ += done;
+                done = 0;
+            } else {
+                done -= left;
+                ++i_;
+                off_ = 0;
+            }
         }
-        if (n_ > 0 && done > 0) {
-            v_->iov_base = static_cast<char*>(v_->iov_base) + done;
-            v_->iov_len -= done;
-        }
-        while (n_ > 0 && v_->iov_len == 0) {
-            ++v_;
-            --n_;
-        }
-        return n_ > 0;
+        skip_empty();
+        return i_ < n_;
     }
-    // The first at most `limit` bytes as an iovec array in `out`.
-    int head(std::size_t limit, struct iovec* out) const noexcept {
-        int k = 0;
-        for (int i = 0; i < n_ && limit > 0; ++i) {
-            out[k] = v_[i];
-            out[k].iov_len = std::min(out[k].iov_len, limit);
-            limit -= out[k].iov_len;
-            ++k;
+    // The next at most kWindow buffers, at most `limit` bytes in all, in
+    // window(); returns how many.
+    int fill(std::size_t limit) noexcept {
+        std::size_t k = 0;
+        for (std::size_t j = i_; j < n_ && k < kWindow && limit > 0; ++j) {
+            struct iovec v = base_[j];
+            if (j == i_) {
+                v.iov_base = static_cast<char*>(v.iov_base) + off_;
+                v.iov_len -= off_;
+            }
+            v.iov_len = std::min(v.iov_len, limit);
+            limit -= v.iov_len;
+            win_[k++] = v;
         }
-        return k;
+        return static_cast<int>(k);
     }
+    struct iovec* window() noexcept { return win_; }
 
 private:
-    struct iovec local_[kMax];
-    struct iovec* v_ = local_;
-    int n_ = 0;
+    void skip_empty() noexcept {
+        while (i_ < n_ && base_[i_].iov_len == off_) {
+            ++i_;
+            off_ = 0;
+        }
+    }
+    const struct iovec* base_ = nullptr;
+    std::size_t n_ = 0;
+    std::size_t i_ = 0;    // the first buffer not wholly done
+    std::size_t off_ = 0;  // bytes of base_[i_] done
+    struct iovec win_[kWindow];
 };
 
 // A blocking write on a pipe or other stream: readiness, then the plain
@@ -224,33 +240,24 @@ ssize_t write(int fd, const void* buf, size_t n) {
 ssize_t readv(int fd, const struct iovec* iov, int n) {
     Hub* hub = nullptr;
     const std::uint32_t bits = fd_bits_for_call(fd, hub);
-    switch (bits & kKindMask) {
-        case kind_socket: {
-            IovCursor cur;
-            bool fault = false;
-            if (!cur.init_checked(iov, n, fault) || cur.bytes() == 0) {
-                return sys::readv(fd, iov, n);  // the kernel answers at once (EINVAL, EFAULT, 0)
-            }
-            struct msghdr msg{};
-            msg.msg_iov = const_cast<struct iovec*>(iov);
-            msg.msg_iovlen = static_cast<std::size_t>(n);
-            const ssize_t r = socket_recv(hub, fd, 0, [&](int fl) { return sys::recvmsg(fd, &msg, fl); });
-            if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
-                return readv(fd, iov, n);
-            }
-            return r;
-        }
-        case kind_stream: {
-            IovCursor cur;
-            bool fault = false;
-            if (!cur.init_checked(iov, n, fault) || cur.bytes() == 0) {
-                return sys::readv(fd, iov, n);  // the kernel answers at once (EINVAL, EFAULT, 0)
-            }
-            return stream_read(hub, fd, [&] { return sys::readv(fd, iov, n); });
-        }
-        default:
-            return sys::readv(fd, iov, n);
+    const std::uint32_t kind = bits & kKindMask;
+    std::size_t total = 0;
+    if ((kind != kind_socket && kind != kind_stream) || !check_iov(iov, static_cast<std::size_t>(n), total) ||
+        total == 0) {
+        return sys::readv(fd, iov, n);  // the kernel answers at once (EINVAL, EFAULT, 0), or a plain file
     }
+    if (kind == kind_stream) {
+        return stream_read(hub, fd, [&] { return sys::readv(fd, iov, n); });
+    }
+    // The user's array goes to the kernel as it is (n <= IOV_MAX, checked).
+    struct msghdr msg{};
+    msg.msg_iov = const_cast<struct iovec*>(iov);
+    msg.msg_iovlen = static_cast<std::size_t>(n);
+    const ssize_t r = socket_recv(hub, fd, 0, [&](int fl) { return sys::recvmsg(fd, &msg, fl); });
+    if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
+        return readv(fd, iov, n);
+    }
+    return r;
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int n) {
@@ -259,7 +266,7 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
     const std::uint32_t kind = bits & kKindMask;
     if (kind == kind_socket && n >= 0 && n <= IOV_MAX) {
         // The first attempt hands the user's array to the kernel as it is
-        // (which checks it); a cursor is copied only for a partial send.
+        // (which checks it); the cursor serves only after a partial send.
         const bool stream = (bits & kStreamSocket) != 0;
         IovCursor cur;
         bool have_cursor = false;
@@ -267,8 +274,13 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
         const ssize_t r = socket_send(
             hub, fd, eor(bits), ~std::size_t{0},
             [&](int fl) {
-                msg.msg_iov = have_cursor ? cur.iov() : const_cast<struct iovec*>(iov);
-                msg.msg_iovlen = static_cast<std::size_t>(have_cursor ? cur.count() : n);
+                if (have_cursor) {
+                    msg.msg_iovlen = static_cast<std::size_t>(cur.fill(~std::size_t{0}));
+                    msg.msg_iov = cur.window();
+                } else {
+                    msg.msg_iov = const_cast<struct iovec*>(iov);
+                    msg.msg_iovlen = static_cast<std::size_t>(n);
+                }
                 return sys::sendmsg(fd, &msg, fl);
             },
             [&](std::size_t done) {
@@ -276,10 +288,8 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
                     return false;
                 }
                 if (!have_cursor) {
-                    have_cursor = cur.init(iov, n);
-                    if (!have_cursor) {
-                        return false;  // too long to copy: a short count
-                    }
+                    cur.init(iov, static_cast<std::size_t>(n));
+                    have_cursor = true;
                 }
                 return cur.advance(done);
             });
@@ -288,16 +298,28 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
         }
         return r;
     }
-    IovCursor cur;
-    bool fault = false;
-    if (kind != kind_stream || !cur.init_checked(iov, n, fault) || cur.bytes() == 0) {
+    std::size_t total = 0;
+    if (kind != kind_stream || !check_iov(iov, static_cast<std::size_t>(n), total) || total == 0) {
         return sys::writev(fd, iov, n);  // EINVAL, EFAULT or 0 from the kernel, or a plain file
     }
-    struct iovec piece[IovCursor::kMax];
+    // A first piece that is all of it goes as the user's own array: a pipe
+    // write of at most PIPE_BUF bytes stays atomic, whatever the count.
+    IovCursor cur;
+    cur.init(iov, static_cast<std::size_t>(n));
+    bool started = false;
     return stream_write(
-        hub, fd, (bits & kFifo) != 0, cur.bytes(),
-        [&](std::size_t limit) { return sys::writev(fd, piece, cur.head(limit, piece)); },
-        [&](std::size_t done) { return cur.advance(done); });
+        hub, fd, (bits & kFifo) != 0, total,
+        [&](std::size_t limit) {
+            if (!started && limit >= total) {
+                return sys::writev(fd, iov, n);
+            }
+            const int k = cur.fill(limit);
+            return sys::writev(fd, cur.window(), k);
+        },
+        [&](std::size_t done) {
+            started = true;
+            return cur.advance(done);
+        });
 }
 
 ssize_t pread(int fd, void* buf, size_t n, off_t off) {
@@ -387,19 +409,24 @@ ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
     if ((bits & kKindMask) != kind_socket || msg == nullptr) {
         return sys::recvmsg(fd, msg, flags);
     }
-    IovCursor cur;
-    if (gathers(bits, flags) && msg->msg_iovlen <= IovCursor::kMax &&
-        cur.init(msg->msg_iov, static_cast<int>(msg->msg_iovlen))) {
-        const std::size_t want = cur.bytes();
-        struct iovec* const user_iov = msg->msg_iov;
-        const std::size_t user_len = msg->msg_iovlen;
+    struct msghdr head;
+    std::size_t want = 0;
+    if (gathers(bits, flags) && copy_from_user(&head, msg, sizeof head) &&
+        check_iov(head.msg_iov, head.msg_iovlen, want)) {
+        // Each attempt after the first receives into the rest of the
+        // user's buffers, a window of them at a time.
+        struct iovec* const user_iov = head.msg_iov;
+        const std::size_t user_len = head.msg_iovlen;
+        IovCursor cur;
+        cur.init(user_iov, user_len);
+        std::size_t at = 0;
         const ssize_t r = recv_all(hub, fd, want, flags, [&](std::size_t got, int fl) {
             if (got > 0) {
-                cur.init(user_iov, static_cast<int>(user_len));
-                cur.advance(got);
+                cur.advance(got - at);
+                at = got;
+                msg->msg_iovlen = static_cast<std::size_t>(cur.fill(~std::size_t{0}));
+                msg->msg_iov = cur.window();
             }
-            msg->msg_iov = cur.iov();
-            msg->msg_iovlen = static_cast<std::size_t>(cur.count());
             return sys::recvmsg(fd, msg, fl);
         });
         msg->msg_iov = user_iov;
@@ -412,33 +439,39 @@ ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
 ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) ? kind_file : fd_bits_for_call(fd, hub);
-    IovCursor cur;
-    if ((bits & kKindMask) != kind_socket || msg == nullptr || msg->msg_iovlen > IovCursor::kMax ||
-        !cur.init(msg->msg_iov, static_cast<int>(msg->msg_iovlen))) {
-        if ((bits & kKindMask) == kind_socket && msg != nullptr) {
-            return socket_send(
-                hub, fd, flags, ~std::size_t{0}, [&](int fl) { return sys::sendmsg(fd, msg, fl); },
-                [](std::size_t) { return false; });
-        }
+    if ((bits & kKindMask) != kind_socket || msg == nullptr) {
         return sys::sendmsg(fd, msg, flags);
     }
+    // The first attempt sends the user's message as it is (the kernel
+    // checks it: EFAULT, EMSGSIZE beyond IOV_MAX...); after a partial send
+    // of a stream, the rest goes a window of buffers at a time, without
+    // the ancillary data, which travels with the first byte only.
     const bool stream = (bits & kStreamSocket) != 0;
-    struct msghdr m = *msg;
-    bool first = true;
+    struct msghdr m{};
+    IovCursor cur;
+    bool have_cursor = false;
     return socket_send(
-        hub, fd, flags, cur.bytes(),
+        hub, fd, flags, ~std::size_t{0},
         [&](int fl) {
-            m.msg_iov = cur.iov();
-            m.msg_iovlen = static_cast<std::size_t>(cur.count());
-            if (!first) {
-                m.msg_control = nullptr;  // ancillary data goes with the first byte only
-                m.msg_controllen = 0;
+            if (!have_cursor) {
+                return sys::sendmsg(fd, msg, fl);
             }
+            m.msg_iovlen = static_cast<std::size_t>(cur.fill(~std::size_t{0}));
+            m.msg_iov = cur.window();
             return sys::sendmsg(fd, &m, fl);
         },
         [&](std::size_t done) {
-            first = false;
-            return stream && cur.advance(done);
+            if (!stream) {
+                return false;
+            }
+            if (!have_cursor) {
+                m = *msg;  // the kernel has read it: readable
+                m.msg_control = nullptr;
+                m.msg_controllen = 0;
+                cur.init(msg->msg_iov, msg->msg_iovlen);
+                have_cursor = true;
+            }
+            return cur.advance(done);
         });
 }
 

@@ -1,14 +1,28 @@
 // stdio and the process helpers built on it. glibc's stdio refills its
 // buffers through an internal read that no interposer sees, and pclose and
 // system wait through an internal waitpid, so:
-// - fgets/fgetc/getc/getchar/fread/getline/getdelim wait cooperatively for
-//   the fd to be readable before a refill (when the FILE's buffer is empty),
-//   then let stdio read. A refill that needs more than one read (a long
-//   line arriving in pieces) can still block the thread until the rest
-//   arrives: see README.
+// - The input functions (fgetc, getc, getchar, fgets, fread, getdelim,
+//   getline, their _unlocked and _chk forms, and __uflow/__underflow, which
+//   the inline getc_unlocked-style macros of <stdio.h> call) are rebuilt
+//   here on glibc's public FILE fields (<bits/types/struct_FILE.h>), step
+//   for step as glibc 2.36 runs them: take what the buffer holds, and before
+//   each refill that would read, park until the fd is readable, then let
+//   stdio make its one read, which then cannot block. A read that needs
+//   several refills (a long line arriving in pieces) parks before each.
+//   Values, errno, the EOF and error flags, partial counts, ungetc's
+//   pushback and the flush of stdout before a line-buffered read are
+//   glibc's.
+// - Fibers of one thread share glibc's FILE lock (recursive per OS thread),
+//   so a read that parks claims its FILE for its fiber: other fibers' reads
+//   of it, and fclose, wait until that read returns (Claim).
 // - popen/pclose are reimplemented on posix_spawn, so pclose's wait for the
 //   child is cooperative; system likewise.
+// - The scanf family reads through a proxy FILE that refills the same way
+//   (coop_vscan).
+// Not covered: wide-character input, and output (a flush onto a full pipe
+// blocks the thread).
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,7 +30,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
+#include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 
 #include "shim.hpp"
@@ -28,27 +46,470 @@ using namespace grove::shim;
 
 namespace {
 
-// Parks until `f` has something to read, if its buffer is empty and it is a
-// pipe or socket a fiber may wait on. Leaves the reading itself to stdio.
-void await_stdio(FILE* f) noexcept {
-    if (f == nullptr || f->_IO_read_ptr < f->_IO_read_end) {
-        return;
+// ---- glibc's FILE ------------------------------------------------------------------
+// Flag bits of FILE::_flags (glibc libio/libio.h; the FILE layout and these
+// values are part of glibc's ABI: the inline getc macros of old binaries
+// depend on them). Only _IO_EOF_SEEN, _IO_ERR_SEEN and _IO_USER_LOCK are
+// in a public header.
+constexpr int kUnbuffered = 0x0002;
+constexpr int kNoReads = 0x0004;
+constexpr int kNoWrites = 0x0008;
+constexpr int kEofSeen = 0x0010;
+constexpr int kErrSeen = 0x0020;
+constexpr int kLinked = 0x0080;
+constexpr int kInBackup = 0x0100;  // reading ungetc's pushback area
+constexpr int kLineBuf = 0x0200;
+constexpr int kPutting = 0x0800;
+constexpr int kIsFilebuf = 0x2000;
+
+// stdio's own entry points, found in libc itself (this file defines
+// __uflow and __underflow too).
+void* libc_symbol(const char* name) noexcept {
+    static void* const libc = [] {
+        void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        return h != nullptr ? h : RTLD_NEXT;
+    }();
+    void* p = dlsym(libc, name);
+    return p != nullptr ? p : dlsym(RTLD_NEXT, name);
+}
+
+using FileFn = int (*)(FILE*);
+int real_uflow(FILE* f) noexcept {
+    static const auto fn = reinterpret_cast<FileFn>(libc_symbol("__uflow"));
+    return fn(f);
+}
+int real_underflow(FILE* f) noexcept {
+    static const auto fn = reinterpret_cast<FileFn>(libc_symbol("__underflow"));
+    return fn(f);
+}
+void real_doallocbuf(FILE* f) noexcept {
+    using Fn = void (*)(FILE*);
+    static const auto fn = reinterpret_cast<Fn>(libc_symbol("_IO_doallocbuf"));
+    fn(f);
+}
+char* real_fgets_unlocked(char* s, int n, FILE* f) noexcept {
+    using Fn = char* (*)(char*, int, FILE*);
+    static const auto fn = reinterpret_cast<Fn>(libc_symbol("fgets_unlocked"));
+    return fn(s, n, f);
+}
+std::size_t real_fread_unlocked(void* p, std::size_t size, std::size_t n, FILE* f) noexcept {
+    using Fn = std::size_t (*)(void*, std::size_t, std::size_t, FILE*);
+    static const auto fn = reinterpret_cast<Fn>(libc_symbol("fread_unlocked"));
+    return fn(p, size, n, f);
+}
+
+// glibc's getc_unlocked, which is all in the FILE's fields.
+int take_byte(FILE* f) noexcept {
+    return f->_IO_read_ptr < f->_IO_read_end ? static_cast<unsigned char>(*f->_IO_read_ptr++) : real_uflow(f);
+}
+
+// The hub if reads of f may park: a file-backed, byte-oriented FILE on a
+// pipe or socket the user did not make non-blocking, in a fiber. nullptr:
+// the call goes to stdio as it is.
+Hub* coop_hub(FILE* f) noexcept {
+    if (f == nullptr || f->_mode > 0 || (f->_flags & (kIsFilebuf | kNoReads)) != kIsFilebuf || f->_fileno < 0) {
+        return nullptr;
     }
     ErrnoGuard keep;
-    const int fd = fileno(f);
     Hub* hub = nullptr;
-    const std::uint32_t kind = fd < 0 ? kind_file : fd_bits_for_call(fd, hub) & kKindMask;
+    const std::uint32_t kind = fd_bits_for_call(f->_fileno, hub) & kKindMask;
     if (kind != kind_socket && kind != kind_stream) {
-        return;
+        return nullptr;
     }
-    const FdMode m = fd_mode(fd);
-    if (m.nonblock || !m.readable) {
-        return;
+    const FdMode m = fd_mode(f->_fileno);
+    return m.nonblock || !m.readable ? nullptr : hub;
+}
+
+// Whether the next refill would read: no byte in the get area, none left
+// in the main area behind ungetc's pushback, and no sticky EOF (glibc
+// answers EOF then without reading).
+bool needs_read(const FILE* f) noexcept {
+    if (f->_IO_read_ptr < f->_IO_read_end) {
+        return false;
     }
-    struct pollfd p{fd, POLLIN, 0};
-    if (sys::poll(&p, 1, 0) == 0) {
-        wait_fd(hub, fd, POLLIN, kNoDeadline);  // whatever ends the wait, stdio reads next
+    if ((f->_flags & kInBackup) != 0 && f->_IO_save_base < f->_IO_save_end) {
+        return false;
     }
+    return (f->_flags & (kEofSeen | kNoReads)) == 0;
+}
+
+// ---- claims ---------------------------------------------------------------------------
+// A FILE whose read parked, and the fibers of this thread waiting to read it.
+// Taken before the first park of a call, released when the call returns;
+// a thread's table is only touched by its own fibers, and a full table
+// (more FILEs parked at once than kClaims) leaves later reads unclaimed.
+struct Claim {
+    FILE* file = nullptr;
+    detail::FiberCore* owner = nullptr;
+    detail::WaitList waiters;
+};
+constexpr int kClaims = 32;
+thread_local Claim claims[kClaims];
+thread_local int claims_used = 0;
+
+Claim* find_claim(FILE* f) noexcept {
+    for (Claim& c : claims) {
+        if (c.file == f) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+// Parks until no other fiber of this thread holds a claim on f. False, with
+// errno ECANCELED or ETIMEDOUT, if a kill or grove::Timeout ends the wait.
+bool await_claim(Hub* hub, FILE* f) noexcept {
+    while (claims_used > 0) {
+        Claim* c = find_claim(f);
+        if (c == nullptr || c->owner == hub->running()) {
+            return true;
+        }
+        detail::Waiter w;
+        c->waiters.push_back(w);
+        if (hub->park(w, kNoDeadline, true) != detail::WakeReason::ready) {
+            errno = detail::defer_interruption(w);
+            return false;
+        }
+    }
+    return true;
+}
+
+// One stdio input call on a cooperative FILE: waits out other fibers'
+// claims, takes the FILE lock (unless the call is an _unlocked one), and
+// releases both at the end. A call that could not start (killed while
+// waiting) fails as if its read had: error flag set, errno ECANCELED or
+// ETIMEDOUT.
+class FileCall {
+public:
+    FileCall(Hub* hub, FILE* f, bool lock) noexcept : hub_(hub), f_(f) {
+        if (!await_claim(hub, f)) {
+            f->_flags |= kErrSeen;
+            return;
+        }
+        ok_ = true;
+        if (lock) {
+            flockfile(f);
+            locked_ = true;
+        }
+    }
+    ~FileCall() {
+        if (claim_ != nullptr) {
+            claim_->file = nullptr;
+            claim_->owner = nullptr;
+            --claims_used;
+            claim_->waiters.wake_all();
+        }
+        if (locked_) {
+            funlockfile(f_);
+        }
+    }
+    FileCall(const FileCall&) = delete;
+    FileCall& operator=(const FileCall&) = delete;
+
+    bool ok() const noexcept { return ok_; }
+    Hub* hub() const noexcept { return hub_; }
+    // Before the call's first park.
+    void claim() noexcept {
+        if (claim_ != nullptr || find_claim(f_) != nullptr) {
+            return;  // ours already (an outer call of this fiber holds it)
+        }
+        for (Claim& c : claims) {
+            if (c.file == nullptr) {
+                c.file = f_;
+                c.owner = hub_->running();
+                ++claims_used;
+                claim_ = &c;
+                return;
+            }
+        }
+    }
+
+private:
+    Hub* hub_;
+    FILE* f_;
+    Claim* claim_ = nullptr;
+    bool ok_ = false;
+    bool locked_ = false;
+};
+
+// Parks until f's fd is readable. False when the wait failed (a signal
+// without SA_RESTART, a kill, a grove::Timeout, the fd closed): then, as
+// when stdio's read fails, the error flag is set and errno says why.
+bool await_readable(FileCall& call, FILE* f) noexcept {
+    const int fd = f->_fileno;
+    const int saved = errno;
+    for (;;) {
+        struct pollfd p{fd, POLLIN, 0};
+        if (sys::poll(&p, 1, 0) != 0) {
+            errno = saved;
+            return true;
+        }
+        call.claim();
+        if (wait_fd(call.hub(), fd, POLLIN, kNoDeadline) != Wait::ready) {
+            f->_flags |= kErrSeen;
+            return false;
+        }
+    }
+}
+
+// glibc's __underflow (peek: the next byte, left in the buffer) or __uflow
+// (take it), parking first when stdio would read and could block. What
+// glibc does ahead of its read is done ahead of the wait, so output the
+// reader's peer waits for is not held back: the FILE's own pending output
+// (a "r+" stream switching to reading), and stdout's line buffer before a
+// line-buffered or unbuffered stream reads.
+int refill(FileCall& call, FILE* f, bool take) noexcept {
+    if (needs_read(f)) {
+        if ((f->_flags & kPutting) != 0 && f->_IO_write_ptr > f->_IO_write_base && fflush_unlocked(f) == EOF) {
+            return EOF;  // as glibc's switch to reading fails: the write's error is set
+        }
+        if ((f->_flags & (kLineBuf | kUnbuffered)) != 0 && stdout != nullptr &&
+            (stdout->_flags & (kLinked | kNoWrites | kLineBuf)) == (kLinked | kLineBuf)) {
+            fflush(stdout);
+        }
+        if (!await_readable(call, f)) {
+            return EOF;
+        }
+    }
+    return take ? real_uflow(f) : real_underflow(f);
+}
+
+// glibc's _IO_switch_to_main_get_area: back from ungetc's pushback to the
+// rest of the buffer.
+void switch_to_main_area(FILE* f) noexcept {
+    f->_flags &= ~kInBackup;
+    char* end = f->_IO_read_end;
+    f->_IO_read_end = f->_IO_save_end;
+    f->_IO_save_end = end;
+    char* base = f->_IO_read_base;
+    f->_IO_read_base = f->_IO_save_base;
+    f->_IO_save_base = base;
+    f->_IO_read_ptr = f->_IO_read_base;
+}
+
+int coop_getc(FILE* f, bool lock) noexcept {
+    if (f != nullptr && f->_IO_read_ptr < f->_IO_read_end) {
+        return lock ? sys::getc(f) : take_byte(f);  // no read: stdio as it is
+    }
+    Hub* hub = coop_hub(f);
+    if (hub == nullptr) {
+        return lock ? sys::getc(f) : take_byte(f);
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return EOF;
+    }
+    return f->_IO_read_ptr < f->_IO_read_end ? static_cast<unsigned char>(*f->_IO_read_ptr++)
+                                              : refill(call, f, true);
+}
+
+// glibc's _IO_getline_info with extract_delim 1: up to n bytes, through
+// the first delim (kept). Returns the count.
+std::size_t get_line(FileCall& call, FILE* f, char* buf, std::size_t n, int delim) noexcept {
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    char* ptr = buf;
+    while (n != 0) {
+        std::ptrdiff_t len = f->_IO_read_end - f->_IO_read_ptr;
+        if (len <= 0) {
+            const int c = refill(call, f, true);
+            if (c == EOF) {
+                break;
+            }
+            *ptr++ = static_cast<char>(c);
+            if (c == delim) {
+                return static_cast<std::size_t>(ptr - buf);
+            }
+            --n;
+            continue;
+        }
+        std::size_t take = std::min(static_cast<std::size_t>(len), n);
+        const void* t = std::memchr(f->_IO_read_ptr, delim, take);
+        if (t != nullptr) {
+            take = static_cast<std::size_t>(static_cast<const char*>(t) - f->_IO_read_ptr) + 1;
+            std::memcpy(ptr, f->_IO_read_ptr, take);
+            f->_IO_read_ptr += take;
+            return static_cast<std::size_t>(ptr - buf) + take;
+        }
+        std::memcpy(ptr, f->_IO_read_ptr, take);
+        f->_IO_read_ptr += take;
+        ptr += take;
+        n -= take;
+    }
+    return static_cast<std::size_t>(ptr - buf);
+}
+
+// glibc's fgets, on a cooperative FILE.
+char* coop_fgets(char* buf, int n, FILE* f, bool lock) noexcept {
+    Hub* hub = coop_hub(f);
+    if (hub == nullptr) {
+        return lock ? sys::fgets(buf, n, f) : real_fgets_unlocked(buf, n, f);
+    }
+    if (n <= 0) {
+        return nullptr;
+    }
+    if (n == 1) {
+        buf[0] = '\0';
+        return buf;
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return nullptr;
+    }
+    // An error flag set before the call does not fail it; only a new one.
+    const int old_error = f->_flags & kErrSeen;
+    f->_flags &= ~kErrSeen;
+    const std::size_t count = get_line(call, f, buf, static_cast<std::size_t>(n - 1), '\n');
+    char* result = nullptr;
+    if (count != 0 && ((f->_flags & kErrSeen) == 0 || errno == EAGAIN)) {
+        buf[count] = '\0';
+        result = buf;
+    }
+    f->_flags |= old_error;
+    return result;
+}
+
+// glibc's _IO_file_xsgetn: n bytes into s, through the buffer for reads
+// smaller than it, straight into s for larger ones. Returns the count.
+std::size_t get_bytes(FileCall& call, FILE* f, char* s, std::size_t n) noexcept {
+    std::size_t want = n;
+    if (f->_IO_buf_base == nullptr) {
+        if (f->_IO_save_base != nullptr) {
+            std::free(f->_IO_save_base);
+            f->_flags &= ~kInBackup;
+        }
+        real_doallocbuf(f);
+    }
+    while (want > 0) {
+        const auto have = static_cast<std::size_t>(f->_IO_read_end - f->_IO_read_ptr);
+        if (want <= have) {
+            std::memcpy(s, f->_IO_read_ptr, want);
+            f->_IO_read_ptr += want;
+            want = 0;
+            break;
+        }
+        if (have > 0) {
+            std::memcpy(s, f->_IO_read_ptr, have);
+            s += have;
+            want -= have;
+            f->_IO_read_ptr += have;
+        }
+        if ((f->_flags & kInBackup) != 0) {
+            switch_to_main_area(f);
+            continue;
+        }
+        if (f->_IO_buf_base != nullptr && want < static_cast<std::size_t>(f->_IO_buf_end - f->_IO_buf_base)) {
+            if (refill(call, f, false) == EOF) {
+                break;
+            }
+            continue;
+        }
+        // A direct read, as glibc makes it: whole blocks, the buffer emptied
+        // first, no EOF check (a tty can be read past an earlier EOF).
+        f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = f->_IO_buf_base;
+        f->_IO_write_base = f->_IO_write_ptr = f->_IO_write_end = f->_IO_buf_base;
+        std::size_t count = want;
+        if (f->_IO_buf_base != nullptr) {
+            const auto block = static_cast<std::size_t>(f->_IO_buf_end - f->_IO_buf_base);
+            if (block >= 128) {
+                count -= want % block;
+            }
+        }
+        if (!await_readable(call, f)) {
+            break;
+        }
+        const ssize_t r = sys::read(f->_fileno, s, count);
+        if (r <= 0) {
+            f->_flags |= r == 0 ? kEofSeen : kErrSeen;
+            break;
+        }
+        s += r;
+        want -= static_cast<std::size_t>(r);
+        if (f->_offset != -1) {
+            f->_offset += r;
+        }
+    }
+    return n - want;
+}
+
+std::size_t coop_fread(void* p, std::size_t size, std::size_t n, FILE* f, bool lock) noexcept {
+    Hub* hub = coop_hub(f);
+    if (hub == nullptr) {
+        return lock ? sys::fread(p, size, n, f) : real_fread_unlocked(p, size, n, f);
+    }
+    const std::size_t bytes = size * n;
+    if (bytes == 0) {
+        return 0;
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return 0;
+    }
+    const std::size_t got = get_bytes(call, f, static_cast<char*>(p), bytes);
+    return got == bytes ? n : got / size;
+}
+
+// glibc's getdelim, on a cooperative FILE.
+ssize_t coop_getdelim(char** line, std::size_t* n, int delim, FILE* f) noexcept {
+    Hub* hub = coop_hub(f);
+    if (hub == nullptr) {
+        return sys::getdelim(line, n, delim, f);
+    }
+    if (line == nullptr || n == nullptr) {
+        errno = EINVAL;
+        return -1;
+    }
+    FileCall call(hub, f, true);
+    if (!call.ok() || (f->_flags & kErrSeen) != 0) {
+        return -1;
+    }
+    if (*line == nullptr || *n == 0) {
+        *n = 120;
+        *line = static_cast<char*>(std::malloc(*n));
+        if (*line == nullptr) {
+            return -1;
+        }
+    }
+    std::ptrdiff_t len = f->_IO_read_end - f->_IO_read_ptr;
+    if (len <= 0) {
+        if (refill(call, f, false) == EOF) {
+            return -1;
+        }
+        len = f->_IO_read_end - f->_IO_read_ptr;
+    }
+    ssize_t cur = 0;
+    for (;;) {
+        const void* t = std::memchr(f->_IO_read_ptr, delim, static_cast<std::size_t>(len));
+        if (t != nullptr) {
+            len = (static_cast<const char*>(t) - f->_IO_read_ptr) + 1;
+        }
+        if (len >= SSIZE_MAX - cur) {
+            errno = EOVERFLOW;
+            return -1;
+        }
+        std::size_t needed = static_cast<std::size_t>(cur + len + 1);
+        if (needed > *n) {
+            if (needed < 2 * *n) {
+                needed = 2 * *n;
+            }
+            auto* grown = static_cast<char*>(std::realloc(*line, needed));
+            if (grown == nullptr) {
+                return -1;
+            }
+            *line = grown;
+            *n = needed;
+        }
+        std::memcpy(*line + cur, f->_IO_read_ptr, static_cast<std::size_t>(len));
+        f->_IO_read_ptr += len;
+        cur += len;
+        if (t != nullptr || refill(call, f, false) == EOF) {
+            break;
+        }
+        len = f->_IO_read_end - f->_IO_read_ptr;
+    }
+    (*line)[cur] = '\0';
+    return cur;
 }
 
 // popen'd streams and their children (a short list, under a spin lock:
@@ -88,51 +549,220 @@ std::atomic<int> system_users{0};
 struct sigaction saved_int;
 struct sigaction saved_quit;
 
+// ---- the scanf family ---------------------------------------------------------------
+// glibc's scanf refills through internal calls, so it runs here on a proxy
+// FILE (fopencookie) whose reads take bytes from the real FILE's buffer,
+// refilling it cooperatively (refill), never more than that buffer holds at
+// once. When scanf is done, what the proxy holds unread (its lookahead,
+// pushed back with ungetc) is still just behind the real FILE's read
+// pointer, which steps back over it: the real FILE ends as if scanf had
+// read it directly. Flags: the refills set the real FILE's EOF and error
+// flags as stdio does; the proxy's own reflect them to scanf.
+struct ScanSource {
+    FileCall* call;
+    FILE* f;
+};
+
+ssize_t scan_source_read(void* cookie, char* buf, std::size_t n) {
+    auto* src = static_cast<ScanSource*>(cookie);
+    FILE* f = src->f;
+    if (f->_IO_read_ptr >= f->_IO_read_end) {
+        const int had_error = f->_flags & kErrSeen;
+        if (refill(*src->call, f, false) == EOF) {
+            return had_error == 0 && (f->_flags & kErrSeen) != 0 ? -1 : 0;
+        }
+    }
+    const std::size_t k = std::min(n, static_cast<std::size_t>(f->_IO_read_end - f->_IO_read_ptr));
+    std::memcpy(buf, f->_IO_read_ptr, k);
+    f->_IO_read_ptr += k;
+    return static_cast<ssize_t>(k);
+}
+
+using VscanFn = int (*)(FILE*, const char*, va_list);
+
+// `c99`: the caller is one of the __isoc99_ forms, which differ from the
+// plain ones in how they read %a (C99 float, not GNU allocation).
+int coop_vscan(bool c99, FILE* f, const char* format, va_list ap) noexcept {
+    static const auto gnu_fn = reinterpret_cast<VscanFn>(libc_symbol("vfscanf"));
+    static const auto c99_fn = reinterpret_cast<VscanFn>(libc_symbol("__isoc99_vfscanf"));
+    const VscanFn real = c99 ? c99_fn : gnu_fn;
+    Hub* hub = coop_hub(f);
+    if (hub == nullptr) {
+        return real(f, format, ap);
+    }
+    FileCall call(hub, f, true);
+    if (!call.ok()) {
+        return EOF;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);  // scanf makes the stream byte-oriented
+    }
+    ScanSource src{&call, f};
+    cookie_io_functions_t io{};
+    io.read = &scan_source_read;
+    FILE* proxy = fopencookie(&src, "r", io);
+    if (proxy == nullptr) {
+        return EOF;  // ENOMEM
+    }
+    // The proxy's buffer lives here: nothing to allocate but the FILE.
+    char buffer[512];
+    setvbuf(proxy, buffer, _IOFBF, sizeof buffer);
+    const int r = real(proxy, format, ap);
+    const int saved = errno;
+    // Give back what the proxy read but scanf did not take.
+    if ((proxy->_flags & kInBackup) == 0) {
+        const std::ptrdiff_t unread = proxy->_IO_read_end - proxy->_IO_read_ptr;
+        if (unread > 0 && unread <= f->_IO_read_ptr - f->_IO_read_base) {
+            f->_IO_read_ptr -= unread;
+        }
+        proxy->_IO_read_ptr = proxy->_IO_read_end;
+    } else {
+        for (char* p = proxy->_IO_read_end; p > proxy->_IO_read_ptr;) {
+            ungetc(static_cast<unsigned char>(*--p), f);
+        }
+    }
+    fclose(proxy);
+    errno = saved;
+    return r;
+}
+
 }  // namespace
 
 extern "C" {
 
+// In C++, <stdio.h> maps the plain names to the __isoc99_ ones; the plain
+// symbols (the GNU %a) are defined under their own assembler names.
+int plain_vfscanf(FILE* f, const char* format, va_list ap) __asm__("vfscanf");
+int plain_vscanf(const char* format, va_list ap) __asm__("vscanf");
+int plain_fscanf(FILE* f, const char* format, ...) __asm__("fscanf");
+int plain_scanf(const char* format, ...) __asm__("scanf");
+int __isoc99_vfscanf(FILE* f, const char* format, va_list ap);
+int __isoc99_vscanf(const char* format, va_list ap);
+int __isoc99_fscanf(FILE* f, const char* format, ...);
+int __isoc99_scanf(const char* format, ...);
+
+int plain_vfscanf(FILE* f, const char* format, va_list ap) {
+    return coop_vscan(false, f, format, ap);
+}
+
+int __isoc99_vfscanf(FILE* f, const char* format, va_list ap) {
+    return coop_vscan(true, f, format, ap);
+}
+
+int plain_vscanf(const char* format, va_list ap) {
+    return coop_vscan(false, stdin, format, ap);
+}
+
+int __isoc99_vscanf(const char* format, va_list ap) {
+    return coop_vscan(true, stdin, format, ap);
+}
+
+int plain_fscanf(FILE* f, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vscan(false, f, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int __isoc99_fscanf(FILE* f, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vscan(true, f, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int plain_scanf(const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vscan(false, stdin, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int __isoc99_scanf(const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vscan(true, stdin, format, ap);
+    va_end(ap);
+    return r;
+}
+
 char* fgets(char* s, int n, FILE* f) {
-    await_stdio(f);
-    return sys::fgets(s, n, f);
+    return coop_fgets(s, n, f, true);
+}
+
+char* fgets_unlocked(char* s, int n, FILE* f) {
+    return coop_fgets(s, n, f, false);
 }
 
 int fgetc(FILE* f) {
-    await_stdio(f);
-    return sys::fgetc(f);
+    return coop_getc(f, true);
 }
 
 int getc(FILE* f) {
-    await_stdio(f);
-    return sys::getc(f);
+    return coop_getc(f, true);
 }
 
 int _IO_getc(FILE* f) {
-    await_stdio(f);
-    return sys::getc(f);
+    return coop_getc(f, true);
 }
 
 int getchar(void) {
-    await_stdio(stdin);
-    return sys::getc(stdin);
+    return coop_getc(stdin, true);
+}
+
+int fgetc_unlocked(FILE* f) {
+    return coop_getc(f, false);
+}
+
+int getc_unlocked(FILE* f) {
+    return coop_getc(f, false);
+}
+
+int getchar_unlocked(void) {
+    return coop_getc(stdin, false);
+}
+
+// What the inline getc_unlocked/peekc macros call when the buffer is
+// empty: the caller holds the FILE lock if it wants one.
+int __uflow(FILE* f) {
+    Hub* hub = f != nullptr && needs_read(f) ? coop_hub(f) : nullptr;
+    if (hub == nullptr) {
+        return real_uflow(f);
+    }
+    FileCall call(hub, f, false);
+    return call.ok() ? refill(call, f, true) : EOF;
+}
+
+int __underflow(FILE* f) {
+    Hub* hub = f != nullptr && needs_read(f) ? coop_hub(f) : nullptr;
+    if (hub == nullptr) {
+        return real_underflow(f);
+    }
+    FileCall call(hub, f, false);
+    return call.ok() ? refill(call, f, false) : EOF;
 }
 
 size_t fread(void* p, size_t size, size_t n, FILE* f) {
-    await_stdio(f);
-    return sys::fread(p, size, n, f);
+    return coop_fread(p, size, n, f, true);
+}
+
+size_t fread_unlocked(void* p, size_t size, size_t n, FILE* f) {
+    return coop_fread(p, size, n, f, false);
 }
 
 ssize_t getdelim(char** line, size_t* n, int delim, FILE* f) {
-    await_stdio(f);
-    return sys::getdelim(line, n, delim, f);
+    return coop_getdelim(line, n, delim, f);
 }
 
 ssize_t __getdelim(char** line, size_t* n, int delim, FILE* f) {
-    return getdelim(line, n, delim, f);
+    return coop_getdelim(line, n, delim, f);
 }
 
 ssize_t getline(char** line, size_t* n, FILE* f) {
-    return getdelim(line, n, '\n', f);
+    return coop_getdelim(line, n, '\n', f);
 }
 
 char* __fgets_chk(char* s, size_t size, int n, FILE* f) {
@@ -142,11 +772,46 @@ char* __fgets_chk(char* s, size_t size, int n, FILE* f) {
     return fgets(s, n, f);
 }
 
+char* __fgets_unlocked_chk(char* s, size_t size, int n, FILE* f) {
+    if (static_cast<size_t>(n) > size) {
+        __builtin_trap();
+    }
+    return fgets_unlocked(s, n, f);
+}
+
 size_t __fread_chk(void* p, size_t ptrlen, size_t size, size_t n, FILE* f) {
     if (size != 0 && n > ptrlen / size) {
         __builtin_trap();
     }
     return fread(p, size, n, f);
+}
+
+size_t __fread_unlocked_chk(void* p, size_t ptrlen, size_t size, size_t n, FILE* f) {
+    if (size != 0 && n > ptrlen / size) {
+        __builtin_trap();
+    }
+    return fread_unlocked(p, size, n, f);
+}
+
+// A FILE that a parked read of another fiber holds is closed only after
+// that read returns (a thread's fclose would wait for the FILE lock).
+int fclose(FILE* stream) {
+    if (stream != nullptr) {
+        // A claim exists only on a thread whose hub runs (no hub is made
+        // here: fclose runs inside the hub's own start-up too).
+        Hub* hub = claims_used > 0 ? Hub::current_if_any() : nullptr;
+        if (hub != nullptr && !hub->in_hub_fiber() && !await_claim(hub, stream)) {
+            return EOF;  // killed or timed out while waiting: the FILE stays open
+        }
+        const int fd = fileno(stream);
+        if (fd >= 0) {
+            if (Hub* h = Hub::current_if_any()) {
+                h->fd_forget(fd);
+            }
+            fd_released(fd);
+        }
+    }
+    return sys::fclose(stream);
 }
 
 FILE* popen(const char* command, const char* mode) {

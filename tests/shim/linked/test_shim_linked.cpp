@@ -19,12 +19,15 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <climits>
 #include <unistd.h>
 
 #include <atomic>
@@ -1512,6 +1515,540 @@ BOOST_AUTO_TEST_CASE(grove_timeout_around_plain_read_gives_etimedout_then_timeou
     BOOST_TEST(ms < 1000);
     BOOST_TEST(threw);
     BOOST_TEST(right_source);
+}
+
+// ---- stdio reads that need several refills --------------------------------------
+
+namespace {
+
+// Writes the pieces to fd from a fiber, `gap` apart (grove sleeps, so the
+// writer itself needs nothing from the shim), then closes fd if asked.
+grove::Fiber<void> write_pieces(int fd, std::vector<std::string> pieces, std::chrono::milliseconds gap,
+                                bool close_after) {
+    return grove::spawn([fd, pieces = std::move(pieces), gap, close_after] {
+        for (std::size_t i = 0; i < pieces.size(); ++i) {
+            if (i > 0) {
+                grove::this_fiber::sleep_for(gap);
+            }
+            write_all(fd, pieces[i].data(), pieces[i].size());
+        }
+        if (close_after) {
+            ::close(fd);
+        }
+    });
+}
+
+// A FILE on the read end of a fresh pipe; the write end in *w.
+FILE* pipe_file(int* w) {
+    int p[2];
+    BOOST_REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    *w = p[1];
+    FILE* f = ::fdopen(p[0], "r");
+    BOOST_REQUIRE(f != nullptr);
+    return f;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fgets_of_a_line_arriving_in_pieces_lets_other_fibers_run_between_refills) {
+    Ticker ticker;
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    auto writer = write_pieces(w, {"first ", "half, ", "second half\n"}, 150ms, false);
+    std::string line;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        char buf[128] = {};
+        const long before = ticker.count();
+        if (std::fgets(buf, sizeof buf, f) != nullptr) {
+            line = buf;
+        }
+        ticks = ticker.count() - before;
+    });
+    settle(reader, 5s, "fgets reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(line == "first half, second half\n");
+    // Two gaps of 150 ms: a reader blocking the thread at the second refill
+    // would stop the ticker for 150 ms.
+    BOOST_TEST(ticks >= 40, "other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+    BOOST_TEST(!std::ferror(f));
+    ::close(w);
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(fread_of_more_than_one_piece_returns_all_of_it_while_other_fibers_run) {
+    Ticker ticker;
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    // 3 x 3000 bytes under one buffer refill each, then 3 x 20000 read
+    // straight into the caller's memory.
+    std::vector<std::string> pieces;
+    std::string all;
+    for (int i = 0; i < 6; ++i) {
+        pieces.emplace_back(i < 3 ? 3000 : 20000, static_cast<char>('a' + i));
+        all += pieces.back();
+    }
+    auto writer = write_pieces(w, pieces, 60ms, true);
+    std::string got(all.size() + 10, '\0');
+    std::size_t n = 0;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        n = std::fread(got.data(), 1, got.size(), f);
+        ticks = ticker.count() - before;
+    });
+    settle(reader, 5s, "fread reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(n == all.size());
+    got.resize(n);
+    BOOST_TEST((got == all));
+    BOOST_TEST(std::feof(f));
+    BOOST_TEST(!std::ferror(f));
+    BOOST_TEST(ticks >= 40, "other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(getline_and_getc_across_pieces_on_a_socket_file_let_other_fibers_run) {
+    Ticker ticker;
+    Pair p = Pair::sockets();
+    FILE* f = ::fdopen(p.a, "r");
+    BOOST_REQUIRE(f != nullptr);
+    p.a = -1;  // the FILE owns it now
+    auto writer = write_pieces(p.b, {"getl", "ine ", "line\nx", "y", "z"}, 100ms, false);
+    std::string line;
+    std::string chars;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        char* buf = nullptr;
+        std::size_t cap = 0;
+        const ssize_t n = ::getline(&buf, &cap, f);
+        if (n > 0) {
+            line.assign(buf, static_cast<std::size_t>(n));
+        }
+        std::free(buf);
+        for (int i = 0; i < 3; ++i) {
+            const int c = std::getc(f);
+            if (c == EOF) {
+                break;
+            }
+            chars += static_cast<char>(c);
+        }
+        ticks = ticker.count() - before;
+    });
+    settle(reader, 5s, "getline reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(line == "getline line\n");
+    BOOST_TEST(chars == "xyz");
+    BOOST_TEST(ticks >= 60, "other fibers ran " << ticks << " ticks of 5 ms in ~400 ms");
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(fscanf_of_fields_arriving_in_pieces_lets_other_fibers_run_and_leaves_the_rest) {
+    Ticker ticker;
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    auto writer = write_pieces(w, {"4", "2 ans", "wer 7", "7\nrest\n"}, 100ms, true);
+    int a = 0;
+    int b = 0;
+    char word[16] = {};
+    int r = 0;
+    std::string rest;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        r = std::fscanf(f, "%d %15s %d", &a, word, &b);
+        ticks = ticker.count() - before;
+        char buf[32] = {};
+        while (std::fgets(buf, sizeof buf, f) != nullptr) {
+            rest += buf;
+        }
+    });
+    settle(reader, 5s, "fscanf reader");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(r == 3);
+    BOOST_TEST(a == 42);
+    BOOST_TEST(std::string(word) == "answer");
+    BOOST_TEST(b == 77);
+    BOOST_TEST(rest == "\nrest\n");
+    BOOST_TEST(ticks >= 40, "other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(two_fibers_reading_lines_of_one_file_each_get_whole_lines) {
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    // Each line arrives in two pieces: a reader parked mid-line must keep
+    // the FILE until its line is complete.
+    auto writer = write_pieces(w, {"one-a ", "one-b\ntwo-a ", "two-b\nthree-a ", "three-b\n"}, 60ms, true);
+    std::vector<std::string> lines;
+    auto reader = [&] {
+        char buf[64];
+        while (std::fgets(buf, sizeof buf, f) != nullptr) {
+            lines.emplace_back(buf);
+        }
+    };
+    auto a = grove::spawn(reader);
+    auto b = grove::spawn(reader);
+    settle(a, 5s, "reader a");
+    settle(b, 5s, "reader b");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(lines.size() == 3u);
+    for (const auto& l : lines) {
+        BOOST_TEST((l == "one-a one-b\n" || l == "two-a two-b\n" || l == "three-a three-b\n"), "line: " << l);
+    }
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(grove_timeout_around_fgets_waiting_mid_line_gives_null_etimedout_and_error_flag) {
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    write_all(w, "partial", 7);
+    char* r = reinterpret_cast<char*>(1);
+    int err = 0;
+    long ms = 0;
+    bool threw = false;
+    auto reader = grove::spawn([&] {
+        grove::Timeout limit(150ms);
+        const auto t0 = Clock::now();
+        char buf[64];
+        r = std::fgets(buf, sizeof buf, f);
+        err = errno;
+        ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError&) {
+            threw = true;
+        }
+    });
+    settle(reader, 3s, "fgets under Timeout");
+    BOOST_TEST(r == nullptr);
+    BOOST_TEST(err == ETIMEDOUT);
+    BOOST_TEST(ms >= 140);
+    BOOST_TEST(ms < 1500);
+    BOOST_TEST(threw);
+    BOOST_TEST(std::ferror(f));
+    // The FILE is usable after clearerr: the rest of the line comes.
+    std::clearerr(f);
+    write_all(w, " rest\n", 6);
+    char buf[64] = {};
+    BOOST_TEST(std::fgets(buf, sizeof buf, f) == buf);
+    BOOST_TEST(std::string(buf) == " rest\n");
+    ::close(w);
+    std::fclose(f);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_fread_gives_its_partial_count_and_ecanceled) {
+    int w = -1;
+    FILE* f = pipe_file(&w);
+    write_all(w, "12345", 5);
+    std::size_t n = 99;
+    int err = 0;
+    auto reader = grove::spawn([&] {
+        char buf[100];
+        n = std::fread(buf, 1, sizeof buf, f);
+        err = errno;
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!reader.ready());
+    reader.kill();
+    if (settle(reader, 1s, "killed fread")) {
+        BOOST_CHECK_THROW(reader.join(), grove::FiberExit);
+    }
+    BOOST_TEST(n == 5u);
+    BOOST_TEST(err == ECANCELED);
+    BOOST_TEST(std::ferror(f));
+    ::close(w);
+    std::fclose(f);
+}
+
+// ---- vectored I/O past 128 buffers ------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(writev_of_a_thousand_buffers_to_a_full_socket_waits_cooperatively) {
+    Ticker ticker;
+    Pair p = Pair::sockets();
+    const int small = 4096;
+    BOOST_REQUIRE(::setsockopt(p.a, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
+    std::string data(1000 * 300, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) {
+        data[i] = static_cast<char>(i * 7 + i / 300);
+    }
+    std::vector<iovec> iov(1000);
+    for (std::size_t i = 0; i < iov.size(); ++i) {
+        iov[i] = iovec{data.data() + i * 300, 300};
+    }
+    ssize_t wrote = 0;
+    long ticks = 0;
+    auto writer = grove::spawn([&] {
+        const long before = ticker.count();
+        wrote = ::writev(p.a, iov.data(), static_cast<int>(iov.size()));
+        ticks = ticker.count() - before;
+        ::shutdown(p.a, SHUT_WR);
+    });
+    // The reader drains slowly, with grove sleeps.
+    std::string got;
+    auto reader = grove::spawn([&] {
+        char buf[16384];
+        for (;;) {
+            grove::this_fiber::sleep_for(10ms);
+            const ssize_t r = ::recv(p.b, buf, sizeof buf, MSG_DONTWAIT);
+            if (r == 0) {
+                return;
+            }
+            if (r > 0) {
+                got.append(buf, static_cast<std::size_t>(r));
+            }
+        }
+    });
+    settle(writer, 10s, "writev of 1000 buffers");
+    settle(reader, 10s, "reader");
+    BOOST_TEST(wrote == static_cast<ssize_t>(data.size()));
+    BOOST_TEST((got == data));
+    BOOST_TEST(ticks >= 10, "other fibers ran " << ticks << " ticks of 5 ms while writev waited");
+}
+
+BOOST_AUTO_TEST_CASE(readv_of_iov_max_buffers_on_a_pipe_waits_cooperatively_and_one_more_is_einval) {
+    Ticker ticker;
+    Pair p = Pair::pipe();
+    std::vector<char> space(IOV_MAX * 2);
+    std::vector<iovec> iov(IOV_MAX + 1);
+    for (std::size_t i = 0; i < iov.size(); ++i) {
+        iov[i] = iovec{space.data() + (i % IOV_MAX) * 2, 2};
+    }
+    errno = 0;
+    BOOST_TEST(::readv(p.a, iov.data(), IOV_MAX + 1) == -1);
+    BOOST_TEST(errno == EINVAL);
+    ssize_t r = 0;
+    long ticks = 0;
+    auto reader = grove::spawn([&] {
+        const long before = ticker.count();
+        r = ::readv(p.a, iov.data(), IOV_MAX);
+        ticks = ticker.count() - before;
+    });
+    grove::this_fiber::sleep_for(200ms);
+    BOOST_TEST(!reader.ready());
+    write_all(p.b, "hello", 5);
+    settle(reader, 2s, "readv reader");
+    BOOST_TEST(r == 5);
+    BOOST_TEST(std::string(space.data(), 5) == "hello");
+    BOOST_TEST(ticks >= 20, "other fibers ran " << ticks << " ticks of 5 ms in 200 ms");
+}
+
+// ---- file locks -------------------------------------------------------------------
+
+namespace {
+
+// A scratch file, removed at scope end.
+struct TempFile {
+    std::string path;
+    TempFile() {
+        char tmpl[] = "/tmp/grove-lock-XXXXXX";
+        const int fd = ::mkstemp(tmpl);
+        BOOST_REQUIRE(fd >= 0);
+        ::close(fd);
+        path = tmpl;
+    }
+    ~TempFile() { ::unlink(path.c_str()); }
+    int open() const {
+        const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        BOOST_REQUIRE(fd >= 0);
+        return fd;
+    }
+};
+
+// A forked child that takes a POSIX write lock on the file, says so, holds
+// it for `hold`, then exits.
+pid_t posix_lock_holder(const TempFile& file, std::chrono::milliseconds hold) {
+    int ready[2];
+    BOOST_REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int fd = ::open(file.path.c_str(), O_RDWR);
+        struct flock fl{};
+        fl.l_type = F_WRLCK;
+        fl.l_whence = SEEK_SET;
+        const int r = ::fcntl(fd, F_SETLK, &fl);
+        (void)!::write(ready[1], r == 0 ? "1" : "0", 1);
+        struct timespec t{hold.count() / 1000, (hold.count() % 1000) * 1'000'000};
+        syscall(SYS_nanosleep, &t, nullptr);
+        ::_exit(r == 0 ? 0 : 1);
+    }
+    ::close(ready[1]);
+    char c = '0';
+    BOOST_REQUIRE(::read(ready[0], &c, 1) == 1);
+    ::close(ready[0]);
+    BOOST_REQUIRE(c == '1');
+    return pid;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(flock_waiter_gets_the_lock_after_another_fiber_releases_it_while_others_run) {
+    Ticker ticker;
+    TempFile file;
+    const int fa = file.open();
+    const int fb = file.open();
+    BOOST_REQUIRE(::flock(fa, LOCK_EX) == 0);
+    int r = -1;
+    long ticks = 0;
+    Clock::time_point got_it;
+    auto waiter = grove::spawn([&] {
+        const long before = ticker.count();
+        r = ::flock(fb, LOCK_EX);
+        got_it = Clock::now();
+        ticks = ticker.count() - before;
+    });
+    grove::this_fiber::sleep_for(300ms);
+    BOOST_TEST(!waiter.ready());
+    const auto released = Clock::now();
+    BOOST_REQUIRE(::flock(fa, LOCK_UN) == 0);
+    settle(waiter, 2s, "flock waiter");
+    BOOST_TEST(r == 0);
+    BOOST_TEST(ticks >= 40, "other fibers ran " << ticks << " ticks of 5 ms in ~300 ms");
+    // Polled with a backoff capped at 25 ms.
+    BOOST_TEST(ms_between(released, got_it) < 200);
+    errno = 0;
+    BOOST_TEST(::flock(fa, LOCK_EX | LOCK_NB) == -1);
+    BOOST_TEST(errno == EWOULDBLOCK);
+    ::close(fa);
+    ::close(fb);
+}
+
+BOOST_AUTO_TEST_CASE(fcntl_setlkw_and_lockf_wait_for_a_child_process_lock_while_fibers_run) {
+    TempFile file;
+    for (int which = 0; which < 2; ++which) {
+        Ticker ticker;
+        const int fd = file.open();
+        const pid_t child = posix_lock_holder(file, 300ms);
+        int r = -1;
+        int err = 0;
+        long ticks = 0;
+        long ms = 0;
+        auto waiter = grove::spawn([&] {
+            const long before = ticker.count();
+            const auto t0 = Clock::now();
+            if (which == 0) {
+                struct flock fl{};
+                fl.l_type = F_WRLCK;
+                fl.l_whence = SEEK_SET;
+                r = ::fcntl(fd, F_SETLKW, &fl);
+            } else {
+                r = ::lockf(fd, F_LOCK, 0);
+            }
+            err = errno;
+            ms = ms_since(t0);
+            ticks = ticker.count() - before;
+        });
+        settle(waiter, 3s, which == 0 ? "F_SETLKW waiter" : "lockf waiter");
+        int status = -1;
+        BOOST_TEST(::waitpid(child, &status, 0) == child);
+        BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        BOOST_TEST(r == 0, "call " << which << " errno " << err);
+        BOOST_TEST(ms >= 200);
+        BOOST_TEST(ticks >= 30, "call " << which << ": other fibers ran " << ticks << " ticks of 5 ms");
+        ::close(fd);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(ofd_setlkw_between_two_fibers_waits_for_the_other_open_file) {
+    TempFile file;
+    const int fa = file.open();
+    const int fb = file.open();
+    struct flock fl{};
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    BOOST_REQUIRE(::fcntl(fa, F_OFD_SETLK, &fl) == 0);
+    int r = -1;
+    auto waiter = grove::spawn([&] {
+        struct flock mine{};
+        mine.l_type = F_WRLCK;
+        mine.l_whence = SEEK_SET;
+        r = ::fcntl(fb, F_OFD_SETLKW, &mine);
+    });
+    grove::this_fiber::sleep_for(150ms);
+    BOOST_TEST(!waiter.ready());
+    fl.l_type = F_UNLCK;
+    BOOST_REQUIRE(::fcntl(fa, F_OFD_SETLK, &fl) == 0);
+    settle(waiter, 2s, "OFD waiter");
+    BOOST_TEST(r == 0);
+    ::close(fa);
+    ::close(fb);
+}
+
+BOOST_AUTO_TEST_CASE(grove_timeout_around_a_blocked_flock_gives_etimedout) {
+    TempFile file;
+    const int fa = file.open();
+    const int fb = file.open();
+    BOOST_REQUIRE(::flock(fa, LOCK_EX) == 0);
+    int r = 0;
+    int err = 0;
+    long ms = 0;
+    bool threw = false;
+    auto waiter = grove::spawn([&] {
+        grove::Timeout limit(200ms);
+        const auto t0 = Clock::now();
+        r = ::flock(fb, LOCK_EX);
+        err = errno;
+        ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError&) {
+            threw = true;
+        }
+    });
+    settle(waiter, 3s, "flock under Timeout");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == ETIMEDOUT);
+    BOOST_TEST(ms >= 190);
+    BOOST_TEST(ms < 1500);
+    BOOST_TEST(threw);
+    // Still held by fa: the timed-out call took nothing.
+    errno = 0;
+    BOOST_TEST(::flock(fb, LOCK_EX | LOCK_NB) == -1);
+    BOOST_TEST(errno == EWOULDBLOCK);
+    ::close(fa);
+    ::close(fb);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_blocked_in_flock_or_setlkw_gives_ecanceled) {
+    TempFile file;
+    const int fa = file.open();
+    const int fb = file.open();
+    BOOST_REQUIRE(::flock(fa, LOCK_EX) == 0);
+    struct flock held{};
+    held.l_type = F_WRLCK;
+    held.l_whence = SEEK_SET;
+    BOOST_REQUIRE(::fcntl(fa, F_OFD_SETLK, &held) == 0);
+    for (int which = 0; which < 2; ++which) {
+        int r = 0;
+        int err = 0;
+        auto waiter = grove::spawn([&] {
+            if (which == 0) {
+                r = ::flock(fb, LOCK_EX);
+            } else {
+                struct flock fl{};
+                fl.l_type = F_WRLCK;
+                fl.l_whence = SEEK_SET;
+                r = ::fcntl(fb, F_OFD_SETLKW, &fl);
+            }
+            err = errno;
+            grove::this_fiber::yield();
+        });
+        grove::this_fiber::sleep_for(100ms);
+        BOOST_REQUIRE(!waiter.ready());
+        const auto t0 = Clock::now();
+        waiter.kill();
+        if (settle(waiter, 1s, "killed lock waiter")) {
+            BOOST_TEST(ms_since(t0) < 200);
+            BOOST_CHECK_THROW(waiter.join(), grove::FiberExit);
+        }
+        BOOST_TEST(r == -1);
+        BOOST_TEST(err == ECANCELED);
+    }
+    ::close(fa);
+    ::close(fb);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
