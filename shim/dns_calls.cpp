@@ -63,37 +63,46 @@ struct hostent* to_static(const dns::HostData& h) noexcept {
     return &s.he;
 }
 
-// The _r calls' common ending.
-int finish_r(int herr, const dns::HostData& h, struct hostent* ret, char* buf, size_t buflen,
+// The _r calls' common ending: glibc's return value, also left in errno
+// (0 for success and for "not found").
+int finish_r(const dns::HostStatus& st, const dns::HostData& h, struct hostent* ret, char* buf, size_t buflen,
              struct hostent** result, int* h_errnop) noexcept {
     *result = nullptr;
-    h_errno = herr;  // glibc sets both (python reads h_errno)
-    if (herr != 0) {
-        *h_errnop = herr;
-        if (herr == NETDB_INTERNAL) {
-            return errno != 0 ? errno : EAGAIN;
-        }
-        // glibc: not found is a success with no result; a temporary failure
-        // returns EAGAIN.
-        return herr == TRY_AGAIN ? EAGAIN : 0;
+    h_errno = st.herr;  // glibc sets both (python reads h_errno)
+    if (st.herr != 0) {
+        *h_errnop = st.herr;
+        errno = st.ret;
+        return st.ret;
     }
     if (!dns::fill_hostent(h, ret, buf, buflen)) {
         *h_errnop = NETDB_INTERNAL;
+        h_errno = NETDB_INTERNAL;
+        errno = ERANGE;
         return ERANGE;
     }
     *h_errnop = 0;
+    errno = 0;
     *result = ret;
     return 0;
 }
 
-struct hostent* byname2(const char* name, int af) noexcept {
-    dns::HostData h;
-    const int herr = dns::gethostbyname(name, af, h, dns::Request{});
-    if (herr != 0) {
-        h_errno = herr;
+// The non-reentrant calls' ending: errno as the _r form leaves it.
+struct hostent* finish_static(const dns::HostStatus& st, const dns::HostData& h) noexcept {
+    if (st.herr != 0) {
+        h_errno = st.herr;
+        errno = st.ret;
         return nullptr;
     }
-    return to_static(h);
+    struct hostent* he = to_static(h);
+    if (he != nullptr) {
+        errno = 0;
+    }
+    return he;
+}
+
+struct hostent* byname2(const char* name, int af) noexcept {
+    dns::HostData h;
+    return finish_static(dns::gethostbyname(name, af, h, dns::Request{}), h);
 }
 
 }  // namespace
@@ -153,8 +162,8 @@ int gethostbyname2_r(const char* name, int af, struct hostent* ret, char* buf, s
         return dns::libc().gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
     }
     dns::HostData h;
-    const int herr = dns::gethostbyname(name, af, h, dns::Request{});
-    return finish_r(herr, h, ret, buf, buflen, result, h_errnop);
+    const dns::HostStatus st = dns::gethostbyname(name, af, h, dns::Request{});
+    return finish_r(st, h, ret, buf, buflen, result, h_errnop);
 }
 
 int gethostbyname_r(const char* name, struct hostent* ret, char* buf, size_t buflen, struct hostent** result,
@@ -170,12 +179,7 @@ struct hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
         return dns::libc().gethostbyaddr(addr, len, af);
     }
     dns::HostData h;
-    const int herr = dns::gethostbyaddr(addr, len, af, h, dns::Request{});
-    if (herr != 0) {
-        h_errno = herr;
-        return nullptr;
-    }
-    return to_static(h);
+    return finish_static(dns::gethostbyaddr(addr, len, af, h, dns::Request{}), h);
 }
 
 int gethostbyaddr_r(const void* addr, socklen_t len, int af, struct hostent* ret, char* buf, size_t buflen,
@@ -184,8 +188,8 @@ int gethostbyaddr_r(const void* addr, socklen_t len, int af, struct hostent* ret
         return dns::libc().gethostbyaddr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
     }
     dns::HostData h;
-    const int herr = dns::gethostbyaddr(addr, len, af, h, dns::Request{});
-    return finish_r(herr, h, ret, buf, buflen, result, h_errnop);
+    const dns::HostStatus st = dns::gethostbyaddr(addr, len, af, h, dns::Request{});
+    return finish_r(st, h, ret, buf, buflen, result, h_errnop);
 }
 
 }  // extern "C"

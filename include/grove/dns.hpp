@@ -34,8 +34,10 @@ enum class Backend {
 
 struct Options {
     Backend backend = Backend::default_backend;
-    // "ip[:port][,ip[:port]...]" ("[v6]:port" for IPv6); empty: GROVE_DNS_SERVERS,
-    // else resolv.conf's. The thread backend takes IPv4 servers only.
+    // "ip[:port][,ip[:port]...]": "192.0.2.53", "192.0.2.53:5353", "2001:db8::53",
+    // "[2001:db8::53]:5353"; empty: GROVE_DNS_SERVERS, else resolv.conf's. The
+    // thread backend takes at most three (glibc's MAXNS). A malformed list throws Error (Kind::other,
+    // code EAI_SYSTEM with errno EINVAL) naming the bad entry.
     std::string servers;
     // A limit on top of resolv.conf's own timeout and attempts.
     std::chrono::nanoseconds timeout = forever;

@@ -164,6 +164,8 @@ int ares_to_eai(int status) noexcept {
         case ARES_ESERVFAIL:
         case ARES_ECONNREFUSED:
         case ARES_EREFUSED:
+        case ARES_ENOTIMP:
+        case ARES_EFORMERR:
         case ARES_ECANCELLED:
         case ARES_EDESTRUCTION:
             return EAI_AGAIN;
@@ -195,6 +197,8 @@ int ares_to_herrno(int status) noexcept {
         case ARES_ESERVFAIL:
         case ARES_ECONNREFUSED:
         case ARES_EREFUSED:
+        case ARES_ENOTIMP:
+        case ARES_EFORMERR:
         case ARES_ECANCELLED:
         case ARES_EDESTRUCTION:
             return TRY_AGAIN;
@@ -241,6 +245,8 @@ struct Job {
     };
     virtual ~Job() { }
     virtual void run() noexcept = 0;
+    // Ends the job without running it, as the call failing with errno `e`.
+    virtual void fail(int e) noexcept = 0;
     virtual void discard() noexcept { }
 
     std::string servers;
@@ -269,48 +275,66 @@ private:
     std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
 };
 
-// glibc's per-thread _res, pointed at `servers` (IPv4 "ip[:port]" list),
-// or back at resolv.conf's for "". glibc keeps a hand-modified _res (its
-// servers no longer match resolv.conf's) instead of reloading it.
-void use_servers(const std::string& servers) noexcept {
+// glibc's per-thread _res, pointed at `servers` (a list parse_servers
+// takes), or back at resolv.conf's for "". glibc keeps a hand-modified _res
+// (its servers no longer match resolv.conf's) instead of reloading it. An
+// IPv6 server goes where res_init puts one read from resolv.conf: a zero
+// family in nsaddr_list, the address in _u._ext.nsaddrs (glibc's
+// allocation: reused when there, else malloc'd, glibc frees it).
+bool use_servers(const std::string& servers) noexcept {
     static thread_local std::string current;
     static thread_local bool initialised = false;
     if (initialised && servers == current) {
-        return;
+        return true;
+    }
+    std::vector<Server> list;
+    std::string error;
+    try {
+        if (!parse_servers(servers, list, error, MAXNS)) {
+            errno = EINVAL;
+            return false;
+        }
+        current = servers;
+    } catch (...) {
+        errno = ENOMEM;
+        return false;
     }
     res_init();
     initialised = true;
-    current = servers;
-    if (servers.empty()) {
-        return;
+    if (list.empty()) {
+        return true;
     }
     int n = 0;
-    std::string_view s(servers);
-    while (!s.empty() && n < MAXNS) {
-        const std::size_t comma = s.find(',');
-        std::string item(s.substr(0, comma));
-        s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-        int port = 53;
-        if (const std::size_t colon = item.find(':'); colon != std::string::npos) {
-            port = std::atoi(item.c_str() + colon + 1);
-            item.resize(colon);
+    for (const Server& sv : list) {
+        if (sv.addr.ss_family == AF_INET) {
+            std::memcpy(&_res.nsaddr_list[n], &sv.addr, sizeof(sockaddr_in));
+        } else {
+            struct sockaddr_in6*& slot = _res._u._ext.nsaddrs[n];
+            if (slot == nullptr) {
+                slot = static_cast<sockaddr_in6*>(std::malloc(sizeof(sockaddr_in6)));
+                if (slot == nullptr) {
+                    initialised = false;
+                    errno = ENOMEM;
+                    return false;
+                }
+            }
+            std::memcpy(slot, &sv.addr, sizeof(sockaddr_in6));
+            std::memset(&_res.nsaddr_list[n], 0, sizeof _res.nsaddr_list[n]);
         }
-        struct sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(static_cast<std::uint16_t>(port));
-        if (inet_pton(AF_INET, item.c_str(), &sin.sin_addr) == 1) {
-            _res.nsaddr_list[n++] = sin;
-        }
+        ++n;
     }
-    if (n > 0) {
-        _res.nscount = n;
-    }
+    _res.nscount = n;
+    _res._u._ext.nscount = 0;  // res_send takes the list afresh
+    return true;
 }
+
+void hook_fork() noexcept;
 
 class Pool {
 public:
     static Pool& get() noexcept {
-        static Pool* p = new Pool;  // never destroyed: workers may outlive exit's destructors
+        // Never destroyed: workers may outlive exit's destructors.
+        static Pool* p = (hook_fork(), new Pool);
         return *p;
     }
 
@@ -353,6 +377,16 @@ public:
         return true;
     }
 
+    // In a forked child: the workers did not follow. The queue and the
+    // lock may be mid-change (another thread held them at the fork): left
+    // behind, not destroyed.
+    void after_fork_child() noexcept {
+        new (&lock_) SpinLock;
+        new (&queue_) std::deque<std::shared_ptr<Job>>;
+        threads_ = 0;
+        idle_ = 0;
+    }
+
 private:
     static constexpr unsigned kMaxThreads = 64;
 
@@ -389,8 +423,11 @@ private:
                     ++idle_rounds;
                 }
             }
-            use_servers(j->servers);
-            j->run();
+            if (use_servers(j->servers)) {
+                j->run();
+            } else {
+                j->fail(errno);
+            }
             int expected = Job::pending;
             if (j->state.compare_exchange_strong(expected, Job::signalling, std::memory_order_acq_rel)) {
                 const std::uint64_t one = 1;
@@ -413,7 +450,16 @@ private:
 // else the errno that ended the wait (ETIMEDOUT at the deadline or a
 // grove::Timeout, ECANCELED when killed), the job then abandoned.
 int run_job(const std::shared_ptr<Job>& j, const Request& req) noexcept {
-    j->servers = req.servers;
+    try {
+        std::vector<Server> list;
+        std::string error;
+        if (!parse_servers(req.servers, list, error, MAXNS)) {
+            return EINVAL;
+        }
+        j->servers = req.servers;
+    } catch (...) {
+        return ENOMEM;
+    }
     j->efd = sys::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (j->efd < 0) {
         return errno;
@@ -478,6 +524,10 @@ struct GaiJob final : Job {
                                 has_hints ? &hints : nullptr, &res);
         err = errno;
     }
+    void fail(int e) noexcept override {
+        rc = EAI_SYSTEM;
+        err = e;
+    }
     void discard() noexcept override {
         if (rc == 0 && res != nullptr) {
             libc().freeaddrinfo(res);
@@ -533,48 +583,96 @@ struct NameInfoJob final : Job {
                                 want_serv ? serv.data() : nullptr, static_cast<socklen_t>(serv.size()), flags);
         err = errno;
     }
+    void fail(int e) noexcept override {
+        rc = EAI_SYSTEM;
+        err = e;
+    }
 };
+
+// glibc's gethostbyname2_r (by_addr false: `key` is the name) or
+// gethostbyaddr_r (`key` holds the address bytes), its buffer grown until
+// the answer fits, the answer copied into `out`.
+HostStatus libc_host(bool by_addr, const std::string& key, int af, HostData& out) noexcept {
+    HostStatus st;
+    std::vector<char> buf;
+    for (std::size_t size = 1024;; size *= 2) {
+        try {
+            buf.resize(size);
+        } catch (...) {
+            return {NETDB_INTERNAL, ENOMEM};
+        }
+        struct hostent he{};
+        struct hostent* r = nullptr;
+        st.herr = 0;
+        if (by_addr) {
+            st.ret = libc().gethostbyaddr_r(key.data(), static_cast<socklen_t>(key.size()), af, &he, buf.data(),
+                                            buf.size(), &r, &st.herr);
+        } else {
+            st.ret = libc().gethostbyname2_r(key.c_str(), af, &he, buf.data(), buf.size(), &r, &st.herr);
+        }
+        if (st.ret == ERANGE && st.herr == NETDB_INTERNAL && size < (1u << 24)) {
+            continue;
+        }
+        if (r == nullptr) {
+            if (st.herr == 0) {
+                st.herr = HOST_NOT_FOUND;
+            }
+            return st;
+        }
+        try {
+            copy_hostent(r, out);
+        } catch (...) {
+            return {NETDB_INTERNAL, ENOMEM};
+        }
+        return {0, 0};
+    }
+}
 
 struct HostJob final : Job {
     bool by_addr = false;
-    std::string name;  // or the address bytes
+    std::string key;  // the name, or the address bytes
     int af = AF_INET;
-    int herr = 0;
-    int err = 0;
+    HostStatus st;
     HostData out;
 
-    void run() noexcept override {
-        std::vector<char> buf(1024);
-        for (;;) {
-            struct hostent he{};
-            struct hostent* r = nullptr;
-            int rc;
-            if (by_addr) {
-                rc = libc().gethostbyaddr_r(name.data(), static_cast<socklen_t>(name.size()), af, &he, buf.data(),
-                                            buf.size(), &r, &herr);
-            } else {
-                rc = libc().gethostbyname2_r(name.c_str(), af, &he, buf.data(), buf.size(), &r, &herr);
-            }
-            if (rc == ERANGE && herr == NETDB_INTERNAL && buf.size() < (1u << 24)) {
-                buf.resize(buf.size() * 2);
-                continue;
-            }
-            err = rc != 0 ? rc : errno;
-            if (r != nullptr) {
-                try {
-                    copy_hostent(r, out);
-                    herr = 0;
-                } catch (...) {
-                    herr = NETDB_INTERNAL;
-                    err = ENOMEM;
-                }
-            } else if (herr == 0) {
-                herr = HOST_NOT_FOUND;
-            }
-            return;
-        }
-    }
+    void run() noexcept override { st = libc_host(by_addr, key, af, out); }
+    void fail(int e) noexcept override { st = {NETDB_INTERNAL, e}; }
 };
+
+// A failed wait as a hostent call's ending (a timeout is TRY_AGAIN).
+HostStatus wait_status(int e, bool by_addr) noexcept {
+    const int herr = herrno_for_wait(e);
+    const int ret = herr != TRY_AGAIN ? e : by_addr ? 0 : EAGAIN;
+    errno = ret;
+    return {herr, ret};
+}
+
+// The thread backend's gethostbyname2 / gethostbyaddr.
+HostStatus thread_host(bool by_addr, const char* key, socklen_t len, int af, HostData& out,
+                       const Request& req) noexcept {
+    std::shared_ptr<HostJob> j;
+    try {
+        j = std::make_shared<HostJob>();
+        if (by_addr) {
+            j->key.assign(static_cast<const char*>(key), len);
+        } else {
+            j->key = key;
+        }
+    } catch (...) {
+        errno = ENOMEM;
+        return {NETDB_INTERNAL, ENOMEM};
+    }
+    j->by_addr = by_addr;
+    j->af = af;
+    if (const int e = run_job(j, req); e != 0) {
+        return wait_status(e, by_addr);
+    }
+    if (j->st.herr == 0) {
+        out = std::move(j->out);
+    }
+    errno = j->st.ret;
+    return j->st;
+}
 
 // ---- ares backend --------------------------------------------------------------------------
 
@@ -591,6 +689,7 @@ struct Query {
     int status = ARES_SUCCESS;
     struct ares_addrinfo* ai = nullptr;
     HostData host;
+    std::vector<unsigned char> answer;  // a raw query's reply
 };
 
 class Channel {
@@ -629,6 +728,23 @@ public:
     }
 
     ares_channel get() const noexcept { return channel_; }
+
+    // In a forked child: this channel's sockets and epoll set are the
+    // parent's too (an epoll set is shared across fork, so removing a socket
+    // from it here would remove it for the parent). Closes this process's
+    // copies and touches nothing shared; the destructor then only frees.
+    void orphan() noexcept {
+        orphaned_ = true;
+        driving_ = false;
+        if (channel_ != nullptr) {
+            ares_destroy(channel_);  // the queries' callbacks see EDESTRUCTION
+            channel_ = nullptr;
+        }
+        if (epfd_ >= 0) {
+            sys::close(epfd_);
+            epfd_ = -1;
+        }
+    }
 
     // A query was issued whose callback has not run yet.
     void started() noexcept {
@@ -671,9 +787,37 @@ private:
             &Channel::a_socket, &Channel::a_close, &Channel::a_connect, &Channel::a_recvfrom, &Channel::a_sendv,
         };
         ares_set_socket_functions(channel_, &funcs, this);
-        if (!servers.empty() && ares_set_servers_ports_csv(channel_, servers.c_str()) != ARES_SUCCESS) {
-            errno = EINVAL;
-            return false;
+        if (!servers.empty()) {
+            std::vector<Server> list;
+            std::string error;
+            try {
+                if (!parse_servers(servers, list, error)) {
+                    errno = EINVAL;
+                    return false;
+                }
+            } catch (...) {
+                errno = ENOMEM;
+                return false;
+            }
+            std::vector<struct ares_addr_port_node> nodes(list.size());
+            for (std::size_t i = 0; i < list.size(); ++i) {
+                auto& n = nodes[i];
+                n.next = i + 1 < nodes.size() ? &nodes[i + 1] : nullptr;
+                n.family = list[i].addr.ss_family;
+                if (n.family == AF_INET) {
+                    const auto* sin = reinterpret_cast<const sockaddr_in*>(&list[i].addr);
+                    n.addr.addr4 = sin->sin_addr;
+                    n.udp_port = n.tcp_port = ntohs(sin->sin_port);
+                } else {
+                    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&list[i].addr);
+                    std::memcpy(&n.addr.addr6, &sin6->sin6_addr, sizeof n.addr.addr6);
+                    n.udp_port = n.tcp_port = ntohs(sin6->sin6_port);
+                }
+            }
+            if (ares_set_servers_ports(channel_, nodes.data()) != ARES_SUCCESS) {
+                errno = EINVAL;
+                return false;
+            }
         }
         return true;
     }
@@ -716,6 +860,9 @@ private:
 
     static void sock_state(void* data, ares_socket_t fd, int readable, int writable) noexcept {
         auto* self = static_cast<Channel*>(data);
+        if (self->orphaned_) {
+            return;
+        }
         if (readable == 0 && writable == 0) {
             (void)sys::epoll_ctl(self->epfd_, EPOLL_CTL_DEL, fd, nullptr);
             return;
@@ -741,7 +888,10 @@ private:
         return fd;
     }
     static int a_close(ares_socket_t fd, void* data) noexcept {
-        (void)sys::epoll_ctl(static_cast<Channel*>(data)->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        auto* self = static_cast<Channel*>(data);
+        if (!self->orphaned_) {
+            (void)sys::epoll_ctl(self->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+        }
         return sys::close(fd);
     }
     static int a_connect(ares_socket_t fd, const struct sockaddr* a, ares_socklen_t l, void*) noexcept {
@@ -762,11 +912,27 @@ private:
     int epfd_ = -1;
     std::size_t pending_ = 0;
     bool driving_ = false;
+    bool orphaned_ = false;
 };
+
+// Bumped in every forked child (pthread_atfork), so that a thread's
+// channels, made before the fork, are replaced on their next use.
+std::atomic<unsigned> fork_generation{0};
+
+void note_fork() noexcept {
+    fork_generation.fetch_add(1, std::memory_order_relaxed);
+    Pool::get().after_fork_child();
+}
+
+void hook_fork() noexcept {
+    static const bool hooked = pthread_atfork(nullptr, nullptr, &note_fork) == 0;
+    (void)hooked;
+}
 
 // This thread's channels, by server list.
 struct Channels {
     std::unordered_map<std::string, std::unique_ptr<Channel>> map;
+    unsigned generation = 0;
     ~Channels() {
         // Queries still in flight (their fibers can no longer run) are
         // destroyed with EDESTRUCTION, which the callbacks treat as "drop".
@@ -776,6 +942,17 @@ struct Channels {
 
 Channel* channel_for(const std::string& servers) noexcept {
     static thread_local Channels channels;
+    hook_fork();
+    if (const unsigned g = fork_generation.load(std::memory_order_relaxed); g != channels.generation) {
+        // A forked child: the parent's channels must not be used (their
+        // sockets are the parent's) nor torn down through the shared epoll
+        // sets. Fresh ones are made on demand.
+        for (auto& [key, ch] : channels.map) {
+            ch->orphan();
+        }
+        channels.map.clear();
+        channels.generation = g;
+    }
     try {
         auto it = channels.map.find(servers);
         if (it != channels.map.end()) {
@@ -849,16 +1026,259 @@ int await(Query* q, const Request& req) noexcept {
     return 0;
 }
 
-// A name's addresses through c-ares, sorted (RFC 6724, by c-ares).
+void on_raw(void* arg, int status, int, unsigned char* abuf, int alen) noexcept {
+    auto* q = static_cast<Query*>(arg);
+    if (status == ARES_SUCCESS && !q->abandoned) {
+        try {
+            q->answer.assign(abuf, abuf + alen);
+        } catch (...) {
+            status = ARES_ENOMEM;
+        }
+    }
+    complete(q, status);
+}
+
+// A name's addresses, in glibc's order (sort_like_glibc).
 struct Names {
     std::vector<std::string> addrs;  // numeric, for glibc's AI_NUMERICHOST
     std::vector<int> families;
     std::string canon;
-    bool aliased = false;  // the answer had a CNAME
+    std::vector<std::string> aliases;  // from /etc/hosts or the CNAME chain
+    bool aliased = false;              // the answer had a CNAME
 };
 
+// ---- /etc/hosts, as glibc's "files" reads it (again on every call) ----------------
+
+struct HostsLine {
+    int af = AF_INET;
+    unsigned char addr[16] = {};
+    std::vector<std::string> names;
+};
+
+std::vector<HostsLine> read_hosts() {
+    std::vector<HostsLine> out;
+    FILE* f = std::fopen("/etc/hosts", "re");
+    if (f == nullptr) {
+        return out;
+    }
+    char line[1024];
+    while (sys::fgets(line, sizeof line, f) != nullptr) {
+        if (char* hash = std::strchr(line, '#')) {
+            *hash = '\0';
+        }
+        HostsLine h;
+        bool first = true;
+        char* save = nullptr;
+        for (char* tok = strtok_r(line, " \t\r\n", &save); tok != nullptr; tok = strtok_r(nullptr, " \t\r\n", &save)) {
+            if (first) {
+                first = false;
+                struct in_addr v4{};
+                if (inet_pton(AF_INET6, tok, h.addr) == 1) {
+                    h.af = AF_INET6;
+                } else if (inet_aton(tok, &v4) != 0) {
+                    std::memcpy(h.addr, &v4, sizeof v4);
+                } else {
+                    break;
+                }
+                continue;
+            }
+            h.names.emplace_back(tok);
+        }
+        if (!h.names.empty()) {
+            out.push_back(std::move(h));
+        }
+    }
+    sys::fclose(f);
+    return out;
+}
+
+std::size_t addr_len(int af) noexcept {
+    return af == AF_INET6 ? sizeof(in6_addr) : sizeof(in_addr);
+}
+
+// gethostbyaddr's "files" step: the first line holding the address.
+bool hosts_by_addr(const void* addr, int af, HostData& out) {
+    for (const HostsLine& h : read_hosts()) {
+        if (h.af == af && std::memcmp(h.addr, addr, addr_len(af)) == 0) {
+            out.name = h.names[0];
+            out.aliases.assign(h.names.begin() + 1, h.names.end());
+            out.addrtype = af;
+            out.length = static_cast<int>(addr_len(af));
+            out.addrs.assign(1, std::string(static_cast<const char*>(addr), addr_len(af)));
+            return true;
+        }
+    }
+    return false;
+}
+
+// The "files" step by name (host.conf's "multi on": every line naming it;
+// AF_UNSPEC: both families, as glibc's gethostbyname4 collects them).
+bool hosts_by_name(const char* name, int family, Names& out) {
+    bool found = false;
+    for (const HostsLine& h : read_hosts()) {
+        if (family != AF_UNSPEC && h.af != family) {
+            continue;
+        }
+        const bool named = std::any_of(h.names.begin(), h.names.end(),
+                                       [&](const std::string& n) { return strcasecmp(n.c_str(), name) == 0; });
+        if (!named) {
+            continue;
+        }
+        char buf[INET6_ADDRSTRLEN];
+        if (inet_ntop(h.af, h.addr, buf, sizeof buf) == nullptr) {
+            continue;
+        }
+        if (!found) {
+            out.canon = h.names[0];
+            out.aliases.assign(h.names.begin() + 1, h.names.end());
+            found = true;
+        }
+        out.addrs.emplace_back(buf);
+        out.families.push_back(h.af);
+    }
+    return found;
+}
+
+// The names c-ares answers itself, without asking the servers (RFC 6761:
+// "localhost" and "*.localhost"). glibc has no such rule: it takes what
+// /etc/hosts says and asks the servers for the rest (on a host whose
+// /etc/hosts has no "::1 localhost" line, localhost's IPv6 address comes
+// from DNS, or does not come). These go through local_names instead.
+bool localhost_name(const char* name) noexcept {
+    std::string_view n(name);
+    if (!n.empty() && n.back() == '.') {
+        n.remove_suffix(1);
+    }
+    constexpr std::string_view lh = "localhost";
+    if (n.size() < lh.size() || strncasecmp(n.data() + n.size() - lh.size(), lh.data(), lh.size()) != 0) {
+        return false;
+    }
+    return n.size() == lh.size() || n[n.size() - lh.size() - 1] == '.';
+}
+
+// One DNS query through the channel: ares_search (resolv.conf's search
+// list and ndots) or ares_query (the name as it is). 0 with the reply in
+// `answer`, an ares status, or -errno for a failed wait.
+int ares_raw(Channel* ch, const char* name, int type, bool search, std::vector<unsigned char>& answer,
+             const Request& req) noexcept {
+    auto* q = new (std::nothrow) Query;
+    if (q == nullptr) {
+        return ARES_ENOMEM;
+    }
+    q->ch = ch;
+    if (search) {
+        ares_search(ch->get(), name, C_IN, type, &on_raw, q);
+    } else {
+        ares_query(ch->get(), name, C_IN, type, &on_raw, q);
+    }
+    if (const int e = await(q, req); e != 0) {
+        return -e;
+    }
+    const int status = q->status;
+    answer = std::move(q->answer);
+    delete q;
+    return status;
+}
+
+// The failures glibc reports as TRY_AGAIN / EAI_AGAIN: no usable answer
+// from any server (res_send moves on from SERVFAIL, REFUSED, NOTIMP and
+// FORMERR replies, then gives up with ECONNREFUSED or a timeout).
+bool temporary(int status) noexcept {
+    switch (status) {
+        case ARES_ETIMEOUT:
+        case ARES_ESERVFAIL:
+        case ARES_ECONNREFUSED:
+        case ARES_EREFUSED:
+        case ARES_ENOTIMP:
+        case ARES_EFORMERR:
+        case ARES_ECANCELLED:
+        case ARES_EDESTRUCTION:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// A name's A or AAAA records through the servers.
+int dns_addrs(Channel* ch, const char* name, int family, Names& out, const Request& req) noexcept {
+    std::vector<unsigned char> answer;
+    const int r = ares_raw(ch, name, family == AF_INET ? 1 /* T_A */ : 28 /* T_AAAA */, true, answer, req);
+    if (r != 0) {
+        return r;
+    }
+    struct hostent* h = nullptr;
+    const int n = static_cast<int>(answer.size());
+    const int pr = family == AF_INET ? ares_parse_a_reply(answer.data(), n, &h, nullptr, nullptr)
+                                     : ares_parse_aaaa_reply(answer.data(), n, &h, nullptr, nullptr);
+    if (pr != ARES_SUCCESS) {
+        return pr;
+    }
+    try {
+        for (char** a = h->h_addr_list; a != nullptr && *a != nullptr; ++a) {
+            char buf[INET6_ADDRSTRLEN];
+            if (inet_ntop(family, *a, buf, sizeof buf) != nullptr) {
+                out.addrs.emplace_back(buf);
+                out.families.push_back(family);
+            }
+        }
+        if (out.canon.empty() && h->h_name != nullptr) {
+            out.canon = h->h_name;
+        }
+        for (char** a = h->h_aliases; a != nullptr && *a != nullptr; ++a) {
+            out.aliased = true;
+            out.aliases.emplace_back(*a);
+        }
+    } catch (...) {
+        ares_free_hostent(h);
+        return ARES_ENOMEM;
+    }
+    ares_free_hostent(h);
+    return 0;
+}
+
+// glibc's way for "hosts: files dns": /etc/hosts, then the servers (for
+// AF_UNSPEC both queries; a success of either is a success).
+int local_names(Channel* ch, const char* name, int family, Names& out, const Request& req) noexcept {
+    try {
+        if (hosts_by_name(name, family, out)) {
+            return 0;
+        }
+    } catch (...) {
+        return ARES_ENOMEM;
+    }
+    if (family != AF_UNSPEC) {
+        const int r = dns_addrs(ch, name, family, out, req);
+        return r == 0 && out.addrs.empty() ? ARES_ENODATA : r;
+    }
+    const int r4 = dns_addrs(ch, name, AF_INET, out, req);
+    if (r4 < 0) {
+        return r4;
+    }
+    const int r6 = dns_addrs(ch, name, AF_INET6, out, req);
+    if (r6 < 0) {
+        return r6;
+    }
+    if (!out.addrs.empty()) {
+        return 0;
+    }
+    if (r4 == 0 || r6 == 0) {
+        return ARES_ENODATA;
+    }
+    if (temporary(r4)) {
+        return r4;
+    }
+    if (temporary(r6)) {
+        return r6;
+    }
+    return r4 == ARES_ENODATA && r6 == ARES_ENODATA ? ARES_ENODATA : ARES_ENOTFOUND;
+}
+
 // 0 with `out` filled, an ares status (> 0), or -errno for a failed wait.
+// Unsorted: the caller sorts the whole list as glibc does.
 int ares_names(Channel* ch, const char* name, int family, Names& out, const Request& req) noexcept {
+    if (localhost_name(name)) {
+        return local_names(ch, name, family, out, req);
+    }
     auto* q = new (std::nothrow) Query;
     if (q == nullptr) {
         return ARES_ENOMEM;
@@ -866,7 +1286,9 @@ int ares_names(Channel* ch, const char* name, int family, Names& out, const Requ
     q->ch = ch;
     struct ares_addrinfo_hints h{};
     h.ai_family = family;
-    h.ai_flags = ARES_AI_CANONNAME;
+    // c-ares' own RFC 6724 sort probes source addresses with sockets it
+    // makes outside the socket functions; sort_like_glibc sorts instead.
+    h.ai_flags = ARES_AI_CANONNAME | ARES_AI_NOSORT;
     ares_getaddrinfo(ch->get(), name, nullptr, &h, &on_addrinfo, q);
     if (const int e = await(q, req); e != 0) {
         return -e;
@@ -907,8 +1329,347 @@ int ares_names(Channel* ch, const char* name, int family, Names& out, const Requ
     if (status == ARES_SUCCESS && out.addrs.empty()) {
         return ARES_ENODATA;
     }
+    if (status == ARES_SUCCESS) {
+        // glibc's order before its sort: the A answer, then the AAAA one.
+        // (Moves and swaps only: nothing here can throw.)
+        for (std::size_t i = 0, v4 = 0; i < out.addrs.size(); ++i) {
+            if (out.families[i] == AF_INET) {
+                for (std::size_t j = i; j > v4; --j) {
+                    std::swap(out.addrs[j], out.addrs[j - 1]);
+                    std::swap(out.families[j], out.families[j - 1]);
+                }
+                ++v4;
+            }
+        }
+    }
     return status;
 }
+
+// ---- glibc's destination address sort (RFC 3484 with gai.conf) ----------------------
+
+struct PrefixRule {
+    unsigned char prefix[16];
+    int bits;
+    int value;
+};
+
+struct ScopeRule {
+    std::uint32_t addr;  // network order
+    std::uint32_t mask;
+    int scope;
+};
+
+PrefixRule rule(std::initializer_list<unsigned char> head, int bits, int value) {
+    PrefixRule r{{}, bits, value};
+    std::copy(head.begin(), head.end(), r.prefix);
+    return r;
+}
+
+// glibc's tables (RFC 3484's, plus ULA and Teredo labels), replaced by
+// /etc/gai.conf's "label", "precedence" and "scopev4" lines when it has any.
+struct SortPolicy {
+    std::vector<PrefixRule> labels{
+        rule({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, 0), rule({0x20, 0x02}, 16, 2),
+        rule({}, 96, 3), rule({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, 4),
+        rule({0xfe, 0xc0}, 10, 5), rule({0xfc}, 7, 6), rule({0x20, 0x01}, 32, 7), rule({}, 0, 1),
+    };
+    std::vector<PrefixRule> precedence{
+        rule({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128, 50), rule({0x20, 0x02}, 16, 30),
+        rule({}, 96, 20), rule({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96, 10), rule({}, 0, 40),
+    };
+    std::vector<ScopeRule> scopes{
+        {htonl(0xa9fe0000u), htonl(0xffff0000u), 2},
+        {htonl(0x7f000000u), htonl(0xff000000u), 2},
+        {0, 0, 14},
+    };
+
+    // Read once (glibc rereads gai.conf only with "reload yes"). Throws
+    // bad_alloc.
+    static const SortPolicy& get() {
+        static const SortPolicy p = [] {
+            SortPolicy sp;
+            sp.load("/etc/gai.conf");
+            return sp;
+        }();
+        return p;
+    }
+
+private:
+    void load(const char* path) {
+        FILE* f = std::fopen(path, "re");
+        if (f == nullptr) {
+            return;
+        }
+        std::vector<PrefixRule> lab, prec;
+        std::vector<ScopeRule> sc;
+        char line[512];
+        while (sys::fgets(line, sizeof line, f) != nullptr) {
+            if (char* hash = std::strchr(line, '#')) {
+                *hash = '\0';
+            }
+            char key[32], spec[128];
+            int value = 0;
+            if (std::sscanf(line, "%31s %127s %d", key, spec, &value) != 3) {
+                continue;
+            }
+            char* slash = std::strchr(spec, '/');
+            int bits = -1;
+            if (slash != nullptr) {
+                *slash = '\0';
+                bits = std::atoi(slash + 1);
+            }
+            unsigned char a6[16];
+            struct in_addr a4{};
+            const bool is6 = inet_pton(AF_INET6, spec, a6) == 1;
+            if (std::strcmp(key, "label") == 0 || std::strcmp(key, "precedence") == 0) {
+                if (!is6 || bits > 128) {
+                    continue;
+                }
+                PrefixRule r{{}, bits < 0 ? 128 : bits, value};
+                std::memcpy(r.prefix, a6, 16);
+                (key[0] == 'l' ? lab : prec).push_back(r);
+            } else if (std::strcmp(key, "scopev4") == 0) {
+                int b4 = -1;
+                if (is6 && IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(a6)) && (bits < 0 || bits >= 96)) {
+                    std::memcpy(&a4, a6 + 12, 4);
+                    b4 = bits < 0 ? 32 : bits - 96;
+                } else if (!is6 && inet_pton(AF_INET, spec, &a4) == 1 && bits <= 32) {
+                    b4 = bits < 0 ? 32 : bits;
+                }
+                if (b4 >= 0) {
+                    const std::uint32_t mask = b4 == 0 ? 0 : htonl(0xffffffffu << (32 - b4));
+                    sc.push_back({a4.s_addr & mask, mask, value});
+                }
+            }
+        }
+        sys::fclose(f);
+        auto finish = [](std::vector<PrefixRule>& v, int dflt, std::vector<PrefixRule>& into) {
+            if (v.empty()) {
+                return;
+            }
+            if (std::none_of(v.begin(), v.end(), [](const PrefixRule& r) { return r.bits == 0; })) {
+                v.push_back(rule({}, 0, dflt));
+            }
+            std::stable_sort(v.begin(), v.end(), [](const PrefixRule& a, const PrefixRule& b) { return a.bits > b.bits; });
+            into = std::move(v);
+        };
+        finish(lab, 1, labels);
+        finish(prec, 40, precedence);
+        if (!sc.empty()) {
+            if (std::none_of(sc.begin(), sc.end(), [](const ScopeRule& r) { return r.mask == 0; })) {
+                sc.push_back({0, 0, 14});
+            }
+            std::stable_sort(sc.begin(), sc.end(),
+                             [](const ScopeRule& a, const ScopeRule& b) { return ntohl(a.mask) > ntohl(b.mask); });
+            scopes = std::move(sc);
+        }
+    }
+};
+
+// An address as glibc's tables see it: IPv4 as ::ffff:a.b.c.d.
+void as_v6(const sockaddr_storage& ss, unsigned char out[16]) noexcept {
+    if (ss.ss_family == AF_INET6) {
+        std::memcpy(out, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+    } else {
+        std::memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        std::memcpy(out + 12, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+    }
+}
+
+int match_rule(const sockaddr_storage& ss, const std::vector<PrefixRule>& rules) noexcept {
+    unsigned char a[16];
+    as_v6(ss, a);
+    for (const PrefixRule& r : rules) {
+        const int whole = r.bits / 8, rest = r.bits % 8;
+        if (std::memcmp(a, r.prefix, static_cast<std::size_t>(whole)) != 0) {
+            continue;
+        }
+        const unsigned mask = (0xff00u >> rest) & 0xffu;
+        if (rest == 0 || (a[whole] & mask) == (r.prefix[whole] & mask)) {
+            return r.value;
+        }
+    }
+    return rules.empty() ? 0 : rules.back().value;
+}
+
+int scope_of(const sockaddr_storage& ss, const SortPolicy& p) noexcept {
+    if (ss.ss_family == AF_INET6) {
+        const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
+        if (IN6_IS_ADDR_MULTICAST(&a)) {
+            return a.s6_addr[1] & 0xf;
+        }
+        if (IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_LOOPBACK(&a)) {
+            return 2;
+        }
+        return IN6_IS_ADDR_SITELOCAL(&a) ? 5 : 14;
+    }
+    if (ss.ss_family == AF_INET) {
+        const std::uint32_t a = reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr.s_addr;
+        for (const ScopeRule& r : p.scopes) {
+            if ((a & r.mask) == r.addr) {
+                return r.scope;
+            }
+        }
+        return 14;
+    }
+    return 15;
+}
+
+struct SortItem {
+    sockaddr_storage dst{};
+    sockaddr_storage src{};
+    bool has_src = false;
+    int prefixlen = 0;
+    std::size_t order = 0;
+};
+
+int fls32(std::uint32_t v) noexcept {
+    return v == 0 ? 0 : 32 - __builtin_clz(v);
+}
+
+// glibc's rfc3484_sort comparison: true when a goes before b. Rules 3, 4
+// and 7 (deprecated and home addresses, tunnels) never decide here: the
+// flags behind them are not visible without netlink, and on ordinary hosts
+// they are all clear.
+bool before(const SortItem& a, const SortItem& b, const SortPolicy& p) noexcept {
+    if (a.has_src != b.has_src) {  // 1: avoid unusable destinations
+        return a.has_src;
+    }
+    const int a_dscope = scope_of(a.dst, p), b_dscope = scope_of(b.dst, p);
+    if (a.has_src) {  // 2: prefer matching scope
+        const bool am = a_dscope == scope_of(a.src, p), bm = b_dscope == scope_of(b.src, p);
+        if (am != bm) {
+            return am;
+        }
+        // 5: prefer matching label
+        const bool al = match_rule(a.dst, p.labels) == match_rule(a.src, p.labels);
+        const bool bl = match_rule(b.dst, p.labels) == match_rule(b.src, p.labels);
+        if (al != bl) {
+            return al;
+        }
+    }
+    const int ap = match_rule(a.dst, p.precedence), bp = match_rule(b.dst, p.precedence);
+    if (ap != bp) {  // 6: prefer higher precedence
+        return ap > bp;
+    }
+    if (a_dscope != b_dscope) {  // 8: prefer smaller scope
+        return a_dscope < b_dscope;
+    }
+    if (a.has_src && a.dst.ss_family == b.dst.ss_family) {  // 9: longest matching prefix
+        int abit = 0, bbit = 0;
+        if (a.dst.ss_family == AF_INET) {
+            // The common prefix counts only inside the source's subnet.
+            auto common = [](const SortItem& x) {
+                const std::uint32_t d = ntohl(reinterpret_cast<const sockaddr_in*>(&x.dst)->sin_addr.s_addr);
+                const std::uint32_t s = ntohl(reinterpret_cast<const sockaddr_in*>(&x.src)->sin_addr.s_addr);
+                // glibc shifts by 32 for a prefix length of 0 (x86: by 0).
+                const std::uint32_t mask = x.prefixlen <= 0 ? 0xffffffffu : 0xffffffffu << (32 - x.prefixlen);
+                return (s & mask) == (d & mask) ? 32 - fls32(d ^ s) : 0;
+            };
+            if (common(a) != common(b)) {
+                return common(a) > common(b);
+            }
+        } else {
+            const auto* ad = reinterpret_cast<const sockaddr_in6*>(&a.dst)->sin6_addr.s6_addr;
+            const auto* as = reinterpret_cast<const sockaddr_in6*>(&a.src)->sin6_addr.s6_addr;
+            const auto* bd = reinterpret_cast<const sockaddr_in6*>(&b.dst)->sin6_addr.s6_addr;
+            const auto* bs = reinterpret_cast<const sockaddr_in6*>(&b.src)->sin6_addr.s6_addr;
+            auto word = [](const std::uint8_t* x, int i) {
+                std::uint32_t w;
+                std::memcpy(&w, x + 4 * i, 4);
+                return ntohl(w);
+            };
+            int i = 0;
+            while (i < 4 && word(ad, i) == word(as, i) && word(bd, i) == word(bs, i)) {
+                ++i;
+            }
+            if (i < 4) {
+                abit = fls32(word(ad, i) ^ word(as, i));
+                bbit = fls32(word(bd, i) ^ word(bs, i));
+            }
+        }
+        if (abit != bbit) {
+            return abit < bbit;
+        }
+    }
+    return a.order < b.order;  // 10: keep the order
+}
+
+// Orders `n` as glibc's getaddrinfo orders its answer: each destination's
+// source address is found by connecting a UDP socket to it (no packet is
+// sent), through the real calls, never the shim's.
+void sort_like_glibc(Names& n) {
+    if (n.addrs.size() < 2) {
+        return;
+    }
+    const SortPolicy& p = SortPolicy::get();
+    std::vector<SortItem> items(n.addrs.size());
+    struct ifaddrs* ifa = nullptr;
+    const bool have_ifa = getifaddrs(&ifa) == 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        SortItem& it = items[i];
+        it.order = i;
+        socklen_t len = 0;
+        if (n.families[i] == AF_INET6) {
+            auto* s6 = reinterpret_cast<sockaddr_in6*>(&it.dst);
+            s6->sin6_family = AF_INET6;
+            inet_pton(AF_INET6, n.addrs[i].c_str(), &s6->sin6_addr);
+            len = sizeof *s6;
+        } else {
+            auto* s4 = reinterpret_cast<sockaddr_in*>(&it.dst);
+            s4->sin_family = AF_INET;
+            inet_pton(AF_INET, n.addrs[i].c_str(), &s4->sin_addr);
+            len = sizeof *s4;
+        }
+        const int fd = sys::socket(n.families[i], SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_IP);
+        if (fd < 0) {
+            continue;
+        }
+        socklen_t slen = sizeof it.src;
+        it.has_src = sys::connect(fd, reinterpret_cast<sockaddr*>(&it.dst), len) == 0 &&
+                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&it.src), &slen) == 0;
+        sys::close(fd);
+        if (!it.has_src || !have_ifa) {
+            continue;
+        }
+        for (auto* a = ifa; a != nullptr; a = a->ifa_next) {
+            if (a->ifa_addr == nullptr || a->ifa_netmask == nullptr || a->ifa_addr->sa_family != it.src.ss_family) {
+                continue;
+            }
+            const bool same = it.src.ss_family == AF_INET
+                                  ? reinterpret_cast<const sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr ==
+                                        reinterpret_cast<const sockaddr_in*>(&it.src)->sin_addr.s_addr
+                                  : std::memcmp(&reinterpret_cast<const sockaddr_in6*>(a->ifa_addr)->sin6_addr,
+                                                &reinterpret_cast<const sockaddr_in6*>(&it.src)->sin6_addr, 16) == 0;
+            if (!same) {
+                continue;
+            }
+            const auto* m = a->ifa_netmask->sa_family == AF_INET
+                                ? reinterpret_cast<const unsigned char*>(
+                                      &reinterpret_cast<const sockaddr_in*>(a->ifa_netmask)->sin_addr)
+                                : reinterpret_cast<const sockaddr_in6*>(a->ifa_netmask)->sin6_addr.s6_addr;
+            const std::size_t mlen = a->ifa_netmask->sa_family == AF_INET ? 4 : 16;
+            it.prefixlen = 0;
+            for (std::size_t k = 0; k < mlen; ++k) {
+                it.prefixlen += __builtin_popcount(m[k]);
+            }
+            break;
+        }
+    }
+    if (have_ifa) {
+        freeifaddrs(ifa);
+    }
+    std::stable_sort(items.begin(), items.end(), [&](const SortItem& a, const SortItem& b) { return before(a, b, p); });
+    Names sorted;
+    for (const SortItem& it : items) {
+        sorted.addrs.push_back(std::move(n.addrs[it.order]));
+        sorted.families.push_back(n.families[it.order]);
+    }
+    n.addrs = std::move(sorted.addrs);
+    n.families = std::move(sorted.families);
+}
+
 
 // glibc's __check_pf: has the host an IPv4 address other than 127.0.0.1,
 // an IPv6 address other than ::1?
@@ -1063,6 +1824,11 @@ int ares_getaddrinfo_impl(const char* node, const char* service, const struct ad
     if (r != 0) {
         return wait_to_eai(r);
     }
+    try {
+        sort_like_glibc(names);
+    } catch (...) {
+        return EAI_MEMORY;
+    }
     struct addrinfo* head = nullptr;
     struct addrinfo** tail = &head;
     for (std::size_t i = 0; i < names.addrs.size(); ++i) {
@@ -1100,22 +1866,42 @@ int ares_getaddrinfo_impl(const char* node, const char* service, const struct ad
     return 0;
 }
 
-// 0 with `out` filled, an ares status, or -errno.
-int ares_host(bool by_addr, const void* key, socklen_t len, int af, HostData& out, const Request& req) noexcept {
+// gethostbyname2 through the channel. 0 with `out` filled, an ares
+// status, or -errno.
+int ares_byname(const char* name, int af, HostData& out, const Request& req) noexcept {
     Channel* ch = channel_for(req.servers);
     if (ch == nullptr) {
         return -errno;
+    }
+    if (localhost_name(name)) {
+        Names n;
+        const int r = local_names(ch, name, af, n, req);
+        if (r != 0) {
+            return r;
+        }
+        try {
+            out.name = n.canon.empty() ? name : n.canon;
+            out.aliases = std::move(n.aliases);
+            out.addrtype = af;
+            out.length = static_cast<int>(addr_len(af));
+            out.addrs.clear();
+            for (const std::string& a : n.addrs) {
+                unsigned char b[16];
+                if (inet_pton(af, a.c_str(), b) == 1) {
+                    out.addrs.emplace_back(reinterpret_cast<const char*>(b), addr_len(af));
+                }
+            }
+        } catch (...) {
+            return ARES_ENOMEM;
+        }
+        return 0;
     }
     auto* q = new (std::nothrow) Query;
     if (q == nullptr) {
         return ARES_ENOMEM;
     }
     q->ch = ch;
-    if (by_addr) {
-        ares_gethostbyaddr(ch->get(), key, static_cast<int>(len), af, &on_host, q);
-    } else {
-        ares_gethostbyname(ch->get(), static_cast<const char*>(key), af, &on_host, q);
-    }
+    ares_gethostbyname(ch->get(), name, af, &on_host, q);
     if (const int e = await(q, req); e != 0) {
         return -e;
     }
@@ -1127,11 +1913,78 @@ int ares_host(bool by_addr, const void* key, socklen_t len, int af, HostData& ou
     return status;
 }
 
-int host_result(int r) noexcept {
-    if (r < 0) {
-        return herrno_for_wait(-r);
+// "1.2.0.192.in-addr.arpa", or the nibbles under ip6.arpa.
+std::string ptr_name(const void* addr, int af) {
+    const auto* b = static_cast<const unsigned char*>(addr);
+    std::string n;
+    char part[8];
+    if (af == AF_INET) {
+        for (int i = 3; i >= 0; --i) {
+            std::snprintf(part, sizeof part, "%u.", b[i]);
+            n += part;
+        }
+        return n + "in-addr.arpa";
     }
-    return ares_to_herrno(r);
+    for (int i = 15; i >= 0; --i) {
+        std::snprintf(part, sizeof part, "%x.%x.", b[i] & 0xf, b[i] >> 4);
+        n += part;
+    }
+    return n + "ip6.arpa";
+}
+
+// gethostbyaddr as glibc does it for "hosts: files dns": /etc/hosts, then
+// a PTR query whose failure is told apart (NXDOMAIN: not found; SERVFAIL,
+// refused, no answer: try again), which c-ares' own gethostbyaddr does not
+// (it reports every failure as not found). 0 with `out` filled, an ares
+// status, or -errno.
+int ares_byaddr(const void* addr, socklen_t len, int af, HostData& out, const Request& req) noexcept {
+    std::string name;
+    try {
+        if (hosts_by_addr(addr, af, out)) {
+            return 0;
+        }
+        name = ptr_name(addr, af);
+    } catch (...) {
+        return ARES_ENOMEM;
+    }
+    Channel* ch = channel_for(req.servers);
+    if (ch == nullptr) {
+        return -errno;
+    }
+    std::vector<unsigned char> answer;
+    int r = ares_raw(ch, name.c_str(), 12 /* T_PTR */, false, answer, req);
+    if (r != 0) {
+        return r;
+    }
+    struct hostent* h = nullptr;
+    r = ares_parse_ptr_reply(answer.data(), static_cast<int>(answer.size()), addr, static_cast<int>(len), af, &h);
+    if (r != ARES_SUCCESS) {
+        return r;
+    }
+    try {
+        copy_hostent(h, out);
+        // c-ares lists the PTR name among the aliases too; glibc does not.
+        std::erase(out.aliases, out.name);
+    } catch (...) {
+        r = ARES_ENOMEM;
+    }
+    ares_free_hostent(h);
+    return r;
+}
+
+// An ares-side result as a hostent call's ending.
+HostStatus host_status(int r, bool by_addr) noexcept {
+    if (r < 0) {
+        return wait_status(-r, by_addr);
+    }
+    if (r == ARES_ENOMEM) {
+        errno = ENOMEM;
+        return {NETDB_INTERNAL, ENOMEM};
+    }
+    const int herr = ares_to_herrno(r);
+    const int ret = herr == TRY_AGAIN && !by_addr ? EAGAIN : 0;
+    errno = ret;
+    return {herr, ret};
 }
 
 }  // namespace
@@ -1146,10 +1999,104 @@ Backend default_backend() noexcept {
     return b;
 }
 
+bool parse_servers(const std::string& list, std::vector<Server>& out, std::string& error, std::size_t max) {
+    out.clear();
+    if (list.empty()) {
+        return true;
+    }
+    std::string_view rest(list);
+    for (;;) {
+        const std::size_t comma = rest.find(',');
+        const std::string item(rest.substr(0, comma));
+        auto bad = [&](const char* why) {
+            error = "bad DNS server \"" + item + "\": " + why;
+            out.clear();
+            return false;
+        };
+        if (item.empty()) {
+            return bad("empty entry");
+        }
+        std::string host = item;
+        std::string port;
+        bool v6 = false;
+        if (item[0] == '[') {
+            const std::size_t close = item.find(']');
+            if (close == std::string::npos) {
+                return bad("no closing ']'");
+            }
+            host = item.substr(1, close - 1);
+            v6 = true;
+            if (close + 1 < item.size()) {
+                if (item[close + 1] != ':') {
+                    return bad("expected ':port' after ']'");
+                }
+                port = item.substr(close + 2);
+                if (port.empty()) {
+                    return bad("empty port");
+                }
+            }
+        } else if (const std::size_t colon = item.find(':'); colon != std::string::npos) {
+            if (item.find(':', colon + 1) != std::string::npos) {
+                v6 = true;  // a plain IPv6 address, no port
+            } else {
+                host = item.substr(0, colon);
+                port = item.substr(colon + 1);
+                if (port.empty()) {
+                    return bad("empty port");
+                }
+            }
+        }
+        int p = 53;
+        if (!port.empty()) {
+            if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) {
+                return bad("the port is not a number");
+            }
+            p = std::atoi(port.c_str());
+            if (p < 1 || p > 65535) {
+                return bad("the port is out of range (1-65535)");
+            }
+        }
+        Server sv;
+        if (v6) {
+            auto* s6 = reinterpret_cast<sockaddr_in6*>(&sv.addr);
+            if (inet_pton(AF_INET6, host.c_str(), &s6->sin6_addr) != 1) {
+                return bad("not an IPv6 address");
+            }
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons(static_cast<std::uint16_t>(p));
+            sv.len = sizeof *s6;
+        } else {
+            auto* s4 = reinterpret_cast<sockaddr_in*>(&sv.addr);
+            if (inet_pton(AF_INET, host.c_str(), &s4->sin_addr) != 1) {
+                return bad("not an IPv4 address (IPv6: \"addr\" or \"[addr]:port\")");
+            }
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons(static_cast<std::uint16_t>(p));
+            sv.len = sizeof *s4;
+        }
+        if (max > 0 && out.size() == max) {
+            return bad("more servers than the resolver takes (3)");
+        }
+        out.push_back(sv);
+        if (comma == std::string_view::npos) {
+            return true;
+        }
+        rest = rest.substr(comma + 1);
+    }
+}
+
 const std::string& default_servers() noexcept {
     static const std::string s = [] {
         const char* e = std::getenv("GROVE_DNS_SERVERS");
-        return std::string(e != nullptr ? e : "");
+        std::string v(e != nullptr ? e : "");
+        std::vector<Server> list;
+        std::string error;
+        if (!parse_servers(v, list, error)) {
+            // Every lookup will fail with EAI_SYSTEM / EINVAL: say why, once.
+            error = "grove: GROVE_DNS_SERVERS: " + error + "\n";
+            (void)!sys::write(2, error.data(), error.size());
+        }
+        return v;
     }();
     return s;
 }
@@ -1212,7 +2159,17 @@ int getnameinfo(const struct sockaddr* sa, socklen_t salen, char* host, socklen_
                            : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
     const socklen_t alen = sa->sa_family == AF_INET ? sizeof(in_addr) : sizeof(in6_addr);
     HostData hd;
-    const int r = ares_host(true, addr, alen, sa->sa_family, hd, req);
+    const int r = ares_byaddr(addr, alen, sa->sa_family, hd, req);
+    // glibc: a temporary failure is EAI_AGAIN even without NI_NAMEREQD.
+    if (r < 0) {
+        return eai_for_wait(-r);
+    }
+    if (r == ARES_ENOMEM) {
+        return EAI_MEMORY;
+    }
+    if (r != 0 && ares_to_herrno(r) == TRY_AGAIN) {
+        return EAI_AGAIN;
+    }
     std::string name;
     if (r == 0 && !hd.name.empty()) {
         name = hd.name;
@@ -1228,10 +2185,7 @@ int getnameinfo(const struct sockaddr* sa, socklen_t salen, char* host, socklen_
             }
         }
     } else if ((flags & NI_NAMEREQD) != 0) {
-        if (r < 0) {
-            return eai_for_wait(-r);
-        }
-        return ares_to_herrno(r) == TRY_AGAIN ? EAI_AGAIN : EAI_NONAME;
+        return EAI_NONAME;
     } else {
         name = numeric;
     }
@@ -1242,50 +2196,19 @@ int getnameinfo(const struct sockaddr* sa, socklen_t salen, char* host, socklen_
     return 0;
 }
 
-int gethostbyname(const char* name, int af, HostData& out, const Request& req) noexcept {
+HostStatus gethostbyname(const char* name, int af, HostData& out, const Request& req) noexcept {
     if (req.backend == Backend::thread) {
-        std::shared_ptr<HostJob> j;
-        try {
-            j = std::make_shared<HostJob>();
-            j->name = name;
-        } catch (...) {
-            errno = ENOMEM;
-            return NETDB_INTERNAL;
-        }
-        j->af = af;
-        if (const int e = run_job(j, req); e != 0) {
-            return herrno_for_wait(e);
-        }
-        if (j->herr == 0) {
-            out = std::move(j->out);
-        } else if (j->herr == NETDB_INTERNAL) {
-            errno = j->err;
-        }
-        return j->herr;
+        return thread_host(false, name, 0, af, out, req);
     }
-    if (af != AF_INET && af != AF_INET6) {
-        errno = EAFNOSUPPORT;
-        return NETDB_INTERNAL;
+    if (struct in_addr ia; (af != AF_INET && af != AF_INET6) || (af == AF_INET && inet_aton(name, &ia) != 0)) {
+        // A family glibc refuses, or one of its numeric forms ("127.1"),
+        // which c-ares does not take: no network either way, so glibc's own
+        // answer.
+        const HostStatus st = libc_host(false, name, af, out);
+        errno = st.ret;
+        return st;
     }
-    if (struct in_addr ia; af == AF_INET && inet_aton(name, &ia) != 0) {
-        // glibc's numeric forms ("127.1"), which c-ares does not take: no
-        // network either way, so glibc's own answer.
-        std::vector<char> buf(1024);
-        struct hostent he{};
-        struct hostent* res = nullptr;
-        int herr = 0;
-        if (libc().gethostbyname2_r(name, af, &he, buf.data(), buf.size(), &res, &herr) == 0 && res != nullptr) {
-            try {
-                copy_hostent(res, out);
-            } catch (...) {
-                errno = ENOMEM;
-                return NETDB_INTERNAL;
-            }
-            return 0;
-        }
-        return herr != 0 ? herr : HOST_NOT_FOUND;
-    }
-    const int r = ares_host(false, name, 0, af, out, req);
+    const int r = ares_byname(name, af, out, req);
     if (r == 0 && std::find(out.aliases.begin(), out.aliases.end(), out.name) != out.aliases.end()) {
         // c-ares 1.18 names a CNAME chain's hostent after its last alias,
         // not its target as glibc does: ask for the canonical name.
@@ -1296,43 +2219,28 @@ int gethostbyname(const char* name, int af, HostData& out, const Request& req) n
             }
         }
     }
-    return host_result(r);
+    return host_status(r, false);
 }
 
-int gethostbyaddr(const void* addr, socklen_t len, int af, HostData& out, const Request& req) noexcept {
+HostStatus gethostbyaddr(const void* addr, socklen_t len, int af, HostData& out, const Request& req) noexcept {
     if (req.backend == Backend::thread) {
-        std::shared_ptr<HostJob> j;
+        return thread_host(true, static_cast<const char*>(addr), len, af, out, req);
+    }
+    if ((af != AF_INET && af != AF_INET6) || len < addr_len(af)) {
+        // What glibc's argument checks refuse (EAFNOSUPPORT): no network.
+        std::string key;
         try {
-            j = std::make_shared<HostJob>();
-            j->name.assign(static_cast<const char*>(addr), len);
+            key.assign(static_cast<const char*>(addr), len);
         } catch (...) {
             errno = ENOMEM;
-            return NETDB_INTERNAL;
+            return {NETDB_INTERNAL, ENOMEM};
         }
-        j->by_addr = true;
-        j->af = af;
-        if (const int e = run_job(j, req); e != 0) {
-            return herrno_for_wait(e);
-        }
-        if (j->herr == 0) {
-            out = std::move(j->out);
-        } else if (j->herr == NETDB_INTERNAL) {
-            errno = j->err;
-        }
-        return j->herr;
+        const HostStatus st = libc_host(true, key, af, out);
+        errno = st.ret;
+        return st;
     }
-    if ((af == AF_INET && len != sizeof(in_addr)) || (af == AF_INET6 && len != sizeof(in6_addr))) {
-        errno = EINVAL;
-        return NETDB_INTERNAL;
-    }
-    if (af != AF_INET && af != AF_INET6) {
-        errno = EAFNOSUPPORT;
-        return NETDB_INTERNAL;
-    }
-    const int r = ares_host(true, addr, len, af, out, req);
-    // c-ares lists the PTR name among the aliases too; glibc does not.
-    std::erase(out.aliases, out.name);
-    return host_result(r);
+    // A longer buffer: glibc's DNS step asks for its first bytes.
+    return host_status(ares_byaddr(addr, static_cast<socklen_t>(addr_len(af)), af, out, req), true);
 }
 
 bool fill_hostent(const HostData& h, struct hostent* ret, char* buf, size_t buflen) noexcept {
@@ -1384,6 +2292,18 @@ namespace {
 
 detail::dns::Request make_request(const Options& o) {
     detail::dns::Request r;
+    {
+        const std::string& list = o.servers.empty() ? r.servers : o.servers;
+        std::vector<detail::dns::Server> parsed;
+        std::string error;
+        const bool thread = o.backend == Backend::thread ||
+                            (o.backend == Backend::default_backend && r.backend == detail::dns::Backend::thread);
+        if (!detail::dns::parse_servers(list, parsed, error, thread ? MAXNS : 0)) {
+            errno = EINVAL;
+            throw Error(EAI_SYSTEM, Error::Kind::other,
+                        "grove::dns: " + error + (o.servers.empty() ? " (GROVE_DNS_SERVERS)" : ""));
+        }
+    }
     if (o.backend == Backend::ares) {
         r.backend = detail::dns::Backend::ares;
     } else if (o.backend == Backend::thread) {

@@ -51,8 +51,8 @@ const std::string& default_servers() noexcept;
 
 struct Request {
     Backend backend = default_backend();
-    // "ip[:port][,ip[:port]...]" ([v6]:port for IPv6); "" for resolv.conf's.
-    // The thread backend takes IPv4 servers only (glibc's _res holds them).
+    // "ip[:port][,ip[:port]...]": IPv4 "a.b.c.d[:port]", IPv6 "v6" or
+    // "[v6][:port]"; "" for resolv.conf's. The thread backend takes at most three (MAXNS).
     std::string servers = default_servers();
     Nanos deadline = kNoDeadline;
 };
@@ -71,11 +71,29 @@ struct HostData {
     std::vector<std::string> addrs;  // each `length` bytes
 };
 
-// gethostbyname2 / gethostbyaddr: 0 on success, else the h_errno value
-// (HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA; NETDB_INTERNAL with
-// errno set).
-int gethostbyname(const char* name, int af, HostData& out, const Request& req) noexcept;
-int gethostbyaddr(const void* addr, socklen_t len, int af, HostData& out, const Request& req) noexcept;
+// How a hostent call ended, as glibc's would: `herr` is the h_errno value
+// (0 on success; HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA,
+// NETDB_INTERNAL), `ret` what the _r form returns, which glibc also leaves
+// in errno (0 on success and for "not found"; EAGAIN for gethostbyname's
+// TRY_AGAIN, though gethostbyaddr's is 0; the errno behind NETDB_INTERNAL).
+struct HostStatus {
+    int herr = 0;
+    int ret = 0;
+};
+
+// gethostbyname2 / gethostbyaddr, `out` filled on success.
+HostStatus gethostbyname(const char* name, int af, HostData& out, const Request& req) noexcept;
+HostStatus gethostbyaddr(const void* addr, socklen_t len, int af, HostData& out, const Request& req) noexcept;
+
+// A server list, parsed: each item "a.b.c.d[:port]", "v6" or "[v6][:port]"
+// (port 53 when none), comma-separated. False, with `error` saying which
+// item is wrong and why, for anything else (an empty item, a name, a bad
+// port, more than `max` servers when max > 0).
+struct Server {
+    struct sockaddr_storage addr {};
+    socklen_t len = 0;
+};
+bool parse_servers(const std::string& list, std::vector<Server>& out, std::string& error, std::size_t max = 0);
 
 // Lays `h` out in the caller's buffer as gethostbyname_r does: false with
 // ERANGE if it does not fit.

@@ -33,13 +33,9 @@ same() {  # NAME: compares $WORK/NAME.a and $WORK/NAME.b
 }
 
 local_names="localhost runsc vm 127.0.0.1 ::1 127.1"
-# c-ares answers localhost's IPv6 query with ::1 itself; glibc asks the
-# servers when /etc/hosts has no ::1 line (as in some containers).
-if grep -q "^::1[[:space:]].*localhost" /etc/hosts; then ares_names=$local_names; else ares_names=${local_names#localhost }; fi
 for what in "ahosts" "ahostsv4" "hosts"; do
     for r in thread ares; do
         names=$local_names
-        [ $r = ares ] && names=$ares_names
         for n in $names; do getent $what "$n"; echo "rc=$?"; done >"$WORK/getent-$what.a" 2>&1
         for n in $names; do GROVE_RESOLVER=$r "$GROVE_RUN" -- getent $what "$n"; echo "rc=$?"; done \
             >"$WORK/getent-$what.b" 2>&1
@@ -48,18 +44,15 @@ for what in "ahosts" "ahostsv4" "hosts"; do
 done
 for r in thread ares; do
     names=$local_names
-    [ $r = ares ] && names=$ares_names
     "$PY" "$HERE/lookups.py" $names >"$WORK/python-local.a" 2>&1
     GROVE_RESOLVER=$r "$GROVE_RUN" -- "$PY" "$HERE/lookups.py" $names >"$WORK/python-local.b" 2>&1
     same python-local
 done
 
-# TODO(dns): c-ares 1.18's gethostbyaddr reports every failed PTR lookup as
-# not found; glibc tells a refused/failed server (TRY_AGAIN, EAI_AGAIN)
-# apart. Until the ares backend does its own PTR query, addresses the zone
-# does not hold are left out of this comparison.
-skip_zone='^gai big.test\|^ghbn big.test\|192.0.2.99\|^ghba ::1\|^gni ::1'
-zone="a.test both.test v6only.test alias.test big.test nx.test fail.test"
+# big.test: dnsmasq rotates its 60 records, so no two answers are in the same
+# order.
+skip_zone='^gai big.test\|^ghbn big.test'
+zone="a.test both.test v6only.test alias.test big.test nx.test fail.test mixed.test localhost. foo.localhost"
 export GROVE_DNS_SERVERS=$GROVE_TEST_DNS
 GROVE_RESOLVER=thread "$GROVE_RUN" -- "$PY" "$HERE/lookups.py" $zone | grep -v "$skip_zone" \
     >"$WORK/python-zone.a" 2>&1
