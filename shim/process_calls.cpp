@@ -15,7 +15,6 @@ using namespace grove::shim;
 
 namespace {
 
-// Sleeps the fiber; false if the sleep was cut short (kill, Timeout).
 // Sleeps the fiber; false (errno EINTR) if a signal, kill or Timeout cut it short.
 bool nap(Hub* hub, Nanos d) noexcept {
     detail::Waiter w;
@@ -32,8 +31,11 @@ bool nap(Hub* hub, Nanos d) noexcept {
     return false;
 }
 
+// Not noexcept: waitpid is a cancellation point, and where the call passes
+// through (an OS thread without a hub), glibc's cancellation unwinds
+// through this frame.
 template <class Call>
-pid_t wait_child(pid_t pid, int options, Call&& call) noexcept {
+pid_t wait_child(pid_t pid, int options, Call&& call) {
     Hub* hub = hub_for_call();
     if (hub == nullptr || (options & WNOHANG) != 0) {
         return call(options);

@@ -81,26 +81,51 @@ inline Nanos timeout_deadline(Nanos timeo) noexcept {
     return timeo < 0 ? detail::now_ns() : detail::now_ns() + timeo;
 }
 
+// Cancellation of green threads (thread_calls.cpp sets it in green mode;
+// null otherwise, so the check below is one load and a branch not taken).
+// Called when the outermost SignalWindow of a cancellation point opens
+// (`entering`) and closes. Entering with a cancel pending, or leaving a wait
+// that pthread_cancel cut short, it arranges for the call to end at once
+// and for the cancellation to be acted on as the interposed call returns
+// to its caller: the shim's own frames all return normally first, so
+// nothing here has to survive an unwind.
+using CancelHook = void (*)(detail::FiberCore* fiber, bool entering) noexcept;
+extern CancelHook cancel_hook;
+
 // While alive, a signal handler running wakes this fiber's wait with
 // WakeReason::interrupted (the wait then fails with EINTR), as a signal
 // interrupts a thread blocked in the kernel.
 // The window opens when the call begins (SignalEpoch), or at the wait.
+// Every wait of an interposed cancellation point (read, sleep, poll,
+// accept, waitpid...) is inside one, which makes the outermost window also
+// the place where green-thread cancellation is noticed (cancel_hook);
+// waits that are no cancellation point pass `cancellation_point = false`.
 class SignalWindow {
 public:
-    explicit SignalWindow(Hub* hub) noexcept : fiber_(hub->running()) {
+    explicit SignalWindow(Hub* hub, bool cancellation_point = true) noexcept : fiber_(hub->running()) {
         if (!fiber_->signal_interruptible) {
             fiber_->signal_epoch = Hub::signal_count.load(std::memory_order_acquire);
         }
         outer_ = fiber_->signal_interruptible;
         fiber_->signal_interruptible = true;
+        if (cancel_hook != nullptr && !outer_ && cancellation_point) [[unlikely]] {
+            hooked_ = true;
+            cancel_hook(fiber_, true);
+        }
     }
-    ~SignalWindow() { fiber_->signal_interruptible = outer_; }
+    ~SignalWindow() {
+        fiber_->signal_interruptible = outer_;
+        if (hooked_) [[unlikely]] {
+            cancel_hook(fiber_, false);
+        }
+    }
     SignalWindow(const SignalWindow&) = delete;
     SignalWindow& operator=(const SignalWindow&) = delete;
 
 private:
     detail::FiberCore* fiber_;
     bool outer_ = false;
+    bool hooked_ = false;
 };
 
 // After a wait failed with EINTR: whether the call restarts, as the kernel

@@ -25,13 +25,31 @@
 // through (and blocks the OS thread, as it must when another process holds
 // it).
 //
-// Cancellation is deferred, acted on at this file's cancellation points:
-// pthread_join, pthread_cond_*wait, sem_*wait, pthread_testcancel. It
-// unwinds the green thread with a private exception (as glibc's forced
-// unwind does), so C++ destructors and pthread_cleanup_push in C++ run.
+// Cancellation is deferred. It is acted on at this file's cancellation
+// points (pthread_join, pthread_cond_*wait, sem_*wait, pthread_testcancel)
+// and at the waits of the other interposed cancellation points (read,
+// write, accept, connect, poll, select, sleep, waitpid...: every such wait
+// opens a SignalWindow, whose cancel_hook is set here). Acting on it, as
+// pthread_exit, unwinds the green thread:
+// - C cleanup handlers of code built without -fexceptions (glibc's
+//   pthread_cleanup_push macro: a sigsetjmp buffer registered with
+//   __pthread_register_cancel) are kept in a chain per green thread. While
+//   one is registered, the unwind is a forced unwind whose stop function
+//   longjmps into the newest buffer once the frame holding it is reached,
+//   as glibc's own does; the macro's code runs the routine and calls
+//   __pthread_unwind_next, which goes on with the next buffer.
+// - With no buffer left, a private exception (GreenExit) unwinds the rest,
+//   running C++ destructors and -fexceptions cleanups on the way.
+// The shim's own frames between a cancelled wait and the program are
+// noexcept and must not be unwound: the hook lets them return normally and
+// makes the interposed call return into a trampoline that then starts the
+// unwind from the caller's frame, as though the call itself had unwound
+// (x86-64; elsewhere only this file's own cancellation points act).
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <unwind.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <sys/syscall.h>
@@ -57,6 +75,22 @@ using namespace grove::shim;
 using detail::FiberCore;
 using detail::Waiter;
 using detail::WakeReason;
+
+// glibc's entry points for C cleanup handlers (pthread.h declares them
+// only to C code built without -fexceptions). On x86-64 they take the
+// buffer in the usual first-argument register (__cleanup_fct_attribute is
+// empty there).
+extern "C" {
+void __pthread_register_cancel(__pthread_unwind_buf_t* buf);
+void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf);
+void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf);
+void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf);
+[[noreturn]] void __pthread_unwind_next(__pthread_unwind_buf_t* buf);
+}
+
+namespace grove::shim {
+constinit CancelHook cancel_hook = nullptr;
+}
 
 namespace {
 
@@ -132,6 +166,11 @@ namespace {
     X(pthread_getcpuclockid)                     \
     X(pthread_setaffinity_np)                    \
     X(pthread_getaffinity_np)                    \
+    X(__pthread_register_cancel)                 \
+    X(__pthread_unregister_cancel)               \
+    X(__pthread_register_cancel_defer)           \
+    X(__pthread_unregister_cancel_restore)       \
+    X(__pthread_unwind_next)                     \
     X(syscall)
 
 struct Real {
@@ -201,10 +240,17 @@ inline bool green() noexcept {
     return mode() == kGreen && on_main_thread();
 }
 
+#if defined(__x86_64__)
+void green_cancel_hook(FiberCore* f, bool entering) noexcept;
+#endif
+
 // The main thread is cooperative in green mode, whoever launched it.
 __attribute__((constructor(111))) void threads_init() {
     if (mode() == kGreen) {
         config.main_hub = true;
+#if defined(__x86_64__)
+        cancel_hook = green_cancel_hook;
+#endif
     }
 }
 
@@ -351,7 +397,14 @@ public:
     bool joining_ = false;
     bool cancel_pending_ = false;
     bool cancel_disabled_ = false;
-    bool in_cancel_wait_ = false;  // parked at a cancellation point
+    bool in_cancel_wait_ = false;  // parked at a cancellation point of this file
+    bool in_shim_wait_ = false;    // in a wait of another interposed cancellation point
+    bool cancel_armed_ = false;    // that call returns into the cancel trampoline
+    bool exiting_ = false;         // pthread_exit or a cancel is unwinding it
+    void* exit_value_ = nullptr;   // what it exits with, meanwhile
+    void* return_to_ = nullptr;    // the armed call's real return address
+    __pthread_unwind_buf_t* cleanup_ = nullptr;  // newest C cleanup buffer
+    _Unwind_Exception unwind_{};   // the forced unwind towards cleanup_
 };
 
 GreenThread* as_green(pthread_t t) noexcept {
@@ -371,12 +424,79 @@ GreenThread* current_green() noexcept {
     return static_cast<GreenThread*>(t);
 }
 
+// ---- unwinding: pthread_exit and acted-on cancellation ------------------------
+
+// The C cleanup buffer's link to the one registered before it: glibc keeps
+// its own bookkeeping in __pad too, which the macros never touch.
+__pthread_unwind_buf_t*& prev_buffer(__pthread_unwind_buf_t* buf) noexcept {
+    return *reinterpret_cast<__pthread_unwind_buf_t**>(&buf->__pad[0]);
+}
+
+constexpr _Unwind_Exception_Class kUnwindClass = 0x47524f5645455849ULL;  // "GROVEEXI"
+
+// A catch (...) swallowed the forced unwind: as glibc, a fatal error.
+void unwind_swallowed(_Unwind_Reason_Code, _Unwind_Exception*) {
+    static const char msg[] = "grove: a green thread's exit unwind was caught and not rethrown\n";
+    sys::write(2, msg, sizeof msg - 1);
+    std::abort();
+}
+
+// Stops the forced unwind and jumps into the cleanup buffer once every
+// frame below the buffer's has been unwound: the CFA shown with a frame is
+// that of the frame it called, so this is when that CFA lies above the
+// buffer. (The buffer's own frame is C built without -fexceptions: it has
+// no cleanups of its own to run first.)
+_Unwind_Reason_Code cleanup_stop(int, _Unwind_Action actions, _Unwind_Exception_Class, _Unwind_Exception*,
+                                 struct _Unwind_Context* ctx, void* param) {
+    auto* buf = static_cast<__pthread_unwind_buf_t*>(param);
+    if ((actions & _UA_END_OF_STACK) != 0 || _Unwind_GetCFA(ctx) > reinterpret_cast<std::uintptr_t>(buf)) {
+        if (GreenThread* g = current_green()) {
+            g->cleanup_ = prev_buffer(buf);
+        }
+        // The macro saved no signal mask (savemask 0): nothing past the
+        // common prefix of a jmp_buf is read.
+        siglongjmp(reinterpret_cast<struct __jmp_buf_tag*>(buf->__cancel_jmp_buf), 1);
+    }
+    return _URC_NO_REASON;
+}
+
+// Unwinds the running green thread towards its exit with g->exit_value_:
+// into the newest C cleanup buffer if there is one, else by GreenExit.
+[[noreturn]] void continue_exit(GreenThread* g) {
+    if (__pthread_unwind_buf_t* buf = g->cleanup_) {
+        g->unwind_ = _Unwind_Exception{};
+        g->unwind_.exception_class = kUnwindClass;
+        g->unwind_.exception_cleanup = unwind_swallowed;
+        _Unwind_ForcedUnwind(&g->unwind_, cleanup_stop, buf);
+        // Only an unwinder failure returns: take the buffer directly.
+        g->cleanup_ = prev_buffer(buf);
+        siglongjmp(reinterpret_cast<struct __jmp_buf_tag*>(buf->__cancel_jmp_buf), 1);
+    }
+    throw GreenExit{g->exit_value_};
+}
+
+// pthread_exit(value), or an acted-on cancel, of green thread g (running).
+// From here on the thread cannot be cancelled again (glibc likewise marks
+// it as exiting), so cleanup handlers may use cancellation points freely.
+[[noreturn]] void exit_green(GreenThread* g, void* value) {
+    g->exiting_ = true;
+    g->cancel_disabled_ = true;
+    g->cancel_pending_ = false;
+    g->exit_value_ = value;
+    if (FiberCore* f = g->core_) {
+        // A kill left by the cancel's wake-up must not cut the cleanup's
+        // own waits short.
+        f->kill_pending = false;
+        f->kill_deferred = false;
+    }
+    continue_exit(g);
+}
+
 // A cancellation point: unwinds if a cancel is pending and enabled.
 void cancel_point() {
     GreenThread* g = current_green();
     if (g != nullptr && g->cancel_pending_ && !g->cancel_disabled_) {
-        g->cancel_pending_ = false;
-        throw GreenExit{PTHREAD_CANCELED};
+        exit_green(g, PTHREAD_CANCELED);
     }
 }
 
@@ -400,6 +520,158 @@ bool cancel_due() noexcept {
     GreenThread* g = current_green();
     return g != nullptr && g->cancel_pending_ && !g->cancel_disabled_;
 }
+
+// ---- cancellation in the other interposed calls (x86-64) ------------------------
+//
+// A cancel reaches a green thread waiting in, say, read() through
+// cancel_hook: pthread_cancel kills the fiber's wait (in_shim_wait_), the
+// wait fails, and the shim's frames return as they do after any kill. The
+// hook has meanwhile replaced the return address of the outermost shim
+// frame (found by walking the stack with the unwinder, checked against
+// what the slot holds) with grove_green_cancel_trampoline, which starts the
+// unwind from the program's frame as if the call had unwound itself.
+
+#if defined(__x86_64__)
+
+extern "C" {
+[[gnu::visibility("hidden")]] void* grove_green_return_address() noexcept;
+[[gnu::visibility("hidden"), noreturn]] void grove_green_cancel_return();
+[[gnu::visibility("hidden")]] void grove_green_cancel_trampoline();
+}
+
+// Entered by `ret` from the armed shim frame: the stack pointer is the
+// caller's again, 16-byte aligned as at its call. Pushes the real return
+// address back, so grove_green_cancel_return looks called from the call
+// site, and jumps there.
+asm(R"(
+    .text
+    .p2align 4
+    .globl grove_green_cancel_trampoline
+    .hidden grove_green_cancel_trampoline
+    .type grove_green_cancel_trampoline, @function
+grove_green_cancel_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    subq $16, %rsp
+    call grove_green_return_address
+    movq %rax, 8(%rsp)
+    addq $8, %rsp
+    jmp grove_green_cancel_return
+    .cfi_endproc
+    .size grove_green_cancel_trampoline, .-grove_green_cancel_trampoline
+)");
+
+// The objects whose frames are the shim's: this one and libgrove.
+struct Objects {
+    const void* shim = nullptr;
+    const void* lib = nullptr;
+};
+
+Objects our_objects() noexcept {
+    Objects o;
+    Dl_info info;
+    if (::dladdr(reinterpret_cast<void*>(&green_cancel_hook), &info) != 0) {
+        o.shim = info.dli_fbase;
+    }
+    if (::dladdr(reinterpret_cast<void*>(&detail::defer_interruption), &info) != 0) {
+        o.lib = info.dli_fbase;
+    }
+    return o;
+}
+
+// The unwinder shows each frame as its IP (a return address into it) and
+// the CFA of the frame it called: the stack pointer just before that call,
+// below which the call pushed the very return address shown.
+struct Walk {
+    Objects ours;
+    bool seen_ours = false;
+    std::uintptr_t cfa = 0;     // CFA of the outermost shim frame
+    std::uintptr_t caller = 0;  // the return address into the program
+    int frames = 0;
+};
+
+_Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
+    auto* w = static_cast<Walk*>(arg);
+    int before = 0;
+    const std::uintptr_t ip = _Unwind_GetIPInfo(ctx, &before);
+    if (ip == 0 || before != 0 || ++w->frames > 64) {
+        w->caller = 0;  // a signal frame or no end in sight: give up
+        return _URC_END_OF_STACK;
+    }
+    Dl_info info;
+    const bool ours = ::dladdr(reinterpret_cast<void*>(ip - 1), &info) != 0 &&
+                      (info.dli_fbase == w->ours.shim || info.dli_fbase == w->ours.lib);
+    if (ours) {
+        w->seen_ours = true;
+        return _URC_NO_REASON;
+    }
+    if (w->seen_ours) {
+        w->caller = ip;
+        w->cfa = _Unwind_GetCFA(ctx);
+    }
+    return _URC_END_OF_STACK;
+}
+
+// Makes the interposed call now on the stack return into the trampoline.
+[[gnu::noinline]] bool arm_cancel_return(GreenThread* g) noexcept {
+    Walk w;
+    w.ours = our_objects();
+    _Unwind_Backtrace(walk_frame, &w);
+    if (w.caller == 0 || w.cfa == 0) {
+        return false;
+    }
+    // x86-64: the return address lies just below the callee's CFA.
+    auto* slot = reinterpret_cast<void**>(w.cfa - sizeof(void*));
+    if (reinterpret_cast<std::uintptr_t>(*slot) != w.caller) {
+        return false;
+    }
+    g->return_to_ = *slot;
+    *slot = reinterpret_cast<void*>(&grove_green_cancel_trampoline);
+    return true;
+}
+
+GreenThread* green_of(FiberCore* f) noexcept {
+    detail::TaskBase* t = f->task;
+    if (t == nullptr || typeid(*t) != typeid(GreenThread)) {
+        return nullptr;
+    }
+    return static_cast<GreenThread*>(t);
+}
+
+void green_cancel_hook(FiberCore* f, bool entering) noexcept {
+    GreenThread* g = green_of(f);
+    if (g == nullptr || g->exiting_) {
+        return;
+    }
+    g->in_shim_wait_ = entering;
+    if (g->cancel_pending_ && !g->cancel_disabled_ && !g->cancel_armed_) {
+        g->cancel_armed_ = arm_cancel_return(g);
+    }
+    if (entering && g->cancel_armed_) {
+        f->kill_pending = true;  // the wait about to begin ends at once
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+void* grove_green_return_address() noexcept {
+    GreenThread* g = current_green();
+    return g != nullptr ? g->return_to_ : nullptr;
+}
+
+void grove_green_cancel_return() {
+    GreenThread* g = current_green();
+    g->cancel_armed_ = false;
+    exit_green(g, PTHREAD_CANCELED);
+}
+
+}  // extern "C"
+
+namespace {
+
+#endif  // __x86_64__
 
 // ---- thread-specific data -------------------------------------------------------
 
@@ -776,7 +1048,7 @@ int sem_wait_green(GSem* s, Nanos deadline) {
     push(s->waiters, n);
     WakeReason why;
     {
-        SignalWindow signals(&hub);
+        SignalWindow signals(&hub, false);  // its own CancelWindow
         CancelWindow window;
         why = hub.park(n.w, deadline, true);
     }
@@ -822,7 +1094,7 @@ long futex_wait(std::uint32_t* addr, std::uint32_t val, Nanos deadline, std::uin
     push(b, n);
     WakeReason why;
     {
-        SignalWindow signals(&hub);
+        SignalWindow signals(&hub, false);  // a futex wait is no cancellation point
         why = hub.park(n.w, deadline, true);
     }
     remove(b, n);
@@ -1002,8 +1274,8 @@ int pthread_detach(pthread_t th) noexcept {
 
 void pthread_exit(void* value) {
     if (green()) {
-        if (current_green() != nullptr) {
-            throw GreenExit{value};
+        if (GreenThread* g = current_green()) {
+            exit_green(g, value);
         }
         // The main thread: the process lives on until the last thread ends,
         // then exits with status 0 (as glibc's exit of the last thread).
@@ -1115,7 +1387,7 @@ int pthread_cancel(pthread_t th) {
         return 0;
     }
     t->cancel_pending_ = true;
-    if (!t->cancel_disabled_ && t->in_cancel_wait_ && t->core_ != nullptr) {
+    if (!t->cancel_disabled_ && (t->in_cancel_wait_ || t->in_shim_wait_) && t->core_ != nullptr) {
         t->core_->hub->kill(t->core_);
     }
     return 0;
@@ -1142,6 +1414,56 @@ int pthread_setcancelstate(int state, int* old) {
     }
     g->cancel_disabled_ = state == PTHREAD_CANCEL_DISABLE;
     return 0;
+}
+
+// C cleanup handlers of code built without -fexceptions (pthread.h's
+// pthread_cleanup_push when __EXCEPTIONS is not defined): a green thread's
+// buffers are chained here, newest first; exit_green runs them.
+void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.__pthread_register_cancel(buf);
+    }
+    prev_buffer(buf) = g->cleanup_;
+    g->cleanup_ = buf;
+}
+
+void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.__pthread_unregister_cancel(buf);
+    }
+    g->cleanup_ = prev_buffer(buf);
+}
+
+// The _defer_np forms also switch to deferred cancellation and back, which
+// green threads always have.
+void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.__pthread_register_cancel_defer(buf);
+    }
+    prev_buffer(buf) = g->cleanup_;
+    g->cleanup_ = buf;
+}
+
+void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr) {
+        return real.__pthread_unregister_cancel_restore(buf);
+    }
+    g->cleanup_ = prev_buffer(buf);
+}
+
+// A cleanup routine has run during an exit: on to the next one, or the
+// rest of the unwind.
+void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
+    GreenThread* g = green() ? current_green() : nullptr;
+    if (g == nullptr || !g->exiting_) {
+        real.__pthread_unwind_next(buf);
+        __builtin_unreachable();
+    }
+    continue_exit(g);
 }
 
 // Asynchronous cancellation is accepted but acts as deferred.

@@ -9,7 +9,9 @@
 #   PEERS    the peer programs' sources ($repo/../shared/peers)
 #   CELLS    "CONNS:SIZE ..." ("1000:64 10000:64 1000:16384 100:64"); 100 connections
 #            measure wake-up latency, not CPU, and are tabled apart
-#   SERVERS  subset/order of: epoll grove thread thread_grove go gevent
+#   SERVERS  subset/order of: epoll grove thread thread_grove tdemo tdemo_grove go gevent
+#            (tdemo: grove's own demos/threaded_echo, natively; tdemo_grove: the
+#            same binary under grove-run, green threads)
 #   WARM     loadgen warm-up seconds (1)
 #   SYSCALLS 1 (default): one extra run per cell under perf and one under strace;
 #            0: none; only: just those runs
@@ -77,6 +79,11 @@ for s in $SERVERS; do
         fi ;;
     thread_grove)
         [ -x "$BUILD/shim/grove-run" ] || { echo "thread_grove skipped: no grove-run" >>"$notes"; continue; } ;;
+    tdemo)
+        [ -x "$BUILD/demos/threaded_echo" ] || { echo "tdemo skipped: no demos/threaded_echo" >>"$notes"; continue; } ;;
+    tdemo_grove)
+        [ -x "$BUILD/demos/threaded_echo" ] && [ -x "$BUILD/shim/grove-run" ] ||
+            { echo "tdemo_grove skipped: no demos/threaded_echo or grove-run" >>"$notes"; continue; } ;;
     epoll | grove | thread) ;;
     *) die "unknown server $s" ;;
     esac
@@ -95,6 +102,8 @@ server_cmd() { # SERVER PORT -> argv in cmd[]
     thread) cmd=("$bin/thread_echo" "$2") ;;
     # GROVE_THREADS=green asks for green threads; grove-run execs the program.
     thread_grove) cmd=(env GROVE_THREADS=green "$BUILD/shim/grove-run" "$bin/thread_echo" "$2") ;;
+    tdemo) cmd=("$BUILD/demos/threaded_echo" "$2") ;;
+    tdemo_grove) cmd=(env GROVE_THREADS=green "$BUILD/shim/grove-run" "$BUILD/demos/threaded_echo" "$2") ;;
     go) cmd=(env GOMAXPROCS=1 "$bin/echo_go" "$2") ;;
     gevent) cmd=(/usr/bin/python3 "$PEERS/gevent_echo.py" "$2") ;;
     esac

@@ -27,6 +27,9 @@ Prints one line of key=value:
   wall_s=  the window's length (monotonic clock)
   rss_kb=  VmRSS in the middle of the window
   threads= OS threads of the server then
+  hwm_kb=  VmHWM (peak resident set) read after loadgen has ended, just
+           before the caller kills the server: the peak over the whole run,
+           connect phase included
   ok=      1 when the connect phase was seen, 0 if it timed out (no figures)
 The caller divides cpu_s / wall_s by loadgen's msgs/s: CPU seconds per message.
 """
@@ -75,6 +78,18 @@ def status(pid):
     return f"{rss} threads={threads}"
 
 
+def peak_rss(pid):
+    """VmHWM in KiB (-1 if the process is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
 def main():
     i = sys.argv.index("--")
     args, lg_cmd = sys.argv[1:i], sys.argv[i + 1:]
@@ -97,7 +112,7 @@ def main():
         figures = sample(pid, lg, warm, secs, margin, tck, tracer)
     finally:
         out, _ = lgp.communicate()
-    print(f"{out.strip()} {figures} lg_rc={lgp.returncode}")
+    print(f"{out.strip()} {figures} hwm_kb={peak_rss(pid)} lg_rc={lgp.returncode}")
 
 
 def sample(pid, lg, warm, secs, margin, tck, tracer):

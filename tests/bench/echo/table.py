@@ -20,6 +20,8 @@ LABELS = {
     "grove": "grove echo_server (StreamServer)",
     "thread": "thread_echo (C, pthreads)",
     "thread_grove": "thread_echo under grove-run",
+    "tdemo": "demos/threaded_echo (C, pthreads)",
+    "tdemo_grove": "demos/threaded_echo under grove-run",
     "go": "echo.go (GOMAXPROCS=1)",
     "gevent": "gevent_echo.py",
 }
@@ -37,7 +39,7 @@ def parse(path):
                     d[k] = v
             if "msgs/s" not in d:
                 continue
-            for k in ("conns", "size", "rep", "threads", "rss_kb", "errors"):
+            for k in ("conns", "size", "rep", "threads", "rss_kb", "hwm_kb", "errors"):
                 d[k] = int(d.get(k, -1))
             for k in ("msgs/s", "cpu_s", "wall_s", "p50_us", "p99_us"):
                 d[k] = float(d.get(k, "nan"))
@@ -131,8 +133,8 @@ def main():
                 e[3] = m
 
     head = ("| server | conns | size | msgs/s median (min–max) | ÷ epoll msgs/s | CPU µs/msg median (min–max) "
-            "| ÷ epoll CPU/msg | syscalls/msg perf / strace | RSS MiB | OS threads | p99 ms | n |")
-    sep = "|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|"
+            "| ÷ epoll CPU/msg | syscalls/msg perf / strace | RSS MiB | peak RSS MiB | OS threads | p99 ms | n |")
+    sep = "|---|---:|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|"
     for title, pick in (("Throughput and CPU (≥ 1000 connections: CPU bound)", lambda c: c[0] >= 1000),
                         ("100 connections (wake-up latency bound: not a CPU comparison)", lambda c: c[0] < 1000)):
         sel = [c for c in cells if pick(c)]
@@ -151,7 +153,7 @@ def main():
                 if not rs:
                     if not math.isnan(sc[0]) or not math.isnan(sc[1]):
                         print(f"| {LABELS.get(s, s)} | {conns} | {size} B | | | | | {fmt(sc[0], '.2f')} / "
-                              f"{fmt(sc[1], '.2f')} | | | | 0 |")
+                              f"{fmt(sc[1], '.2f')} | | | | | 0 |")
                     continue
                 tp = [r["msgs/s"] for r in rs.values()]
                 cpu = [cpu_us(r) for r in rs.values()]
@@ -159,6 +161,7 @@ def main():
                 tr = [rs[k]["msgs/s"] / base[k]["msgs/s"] for k in rs if k in base and base[k]["msgs/s"] > 0]
                 cr = [cpu_us(rs[k]) / cpu_us(base[k]) for k in rs if k in base]
                 rss = med([r["rss_kb"] / 1024 for r in rs.values() if r["rss_kb"] > 0])
+                hwm = med([r["hwm_kb"] / 1024 for r in rs.values() if r["hwm_kb"] > 0])
                 thr = med([r["threads"] for r in rs.values() if r["threads"] > 0])
                 p99 = med([r["p99_us"] / 1000 for r in rs.values()])
                 errs = sum(r["errors"] for r in rs.values())
@@ -167,7 +170,7 @@ def main():
                 size_s = f"{size // 1024} KiB" if size >= 1024 else f"{size} B"
                 print(f"| {LABELS.get(s, s)} | {conns} | {size_s} | {fmt_k(med(tp))} ({fmt_k(min(tp))}–{fmt_k(max(tp))}) "
                       f"| {fmt(med(tr), '.2f')} | {fmt(med(cpu), '.2f')}{cpu_rng} | {fmt(med(cr), '.2f')} "
-                      f"| {fmt(sc[0], '.2f')} / {fmt(sc[1], '.2f')} | {fmt(rss, '.1f')} | {fmt(thr, '.0f')} "
+                      f"| {fmt(sc[0], '.2f')} / {fmt(sc[1], '.2f')} | {fmt(rss, '.1f')} | {fmt(hwm, '.1f')} | {fmt(thr, '.0f')} "
                       f"| {fmt(p99, '.1f')} | {len(rs)}{'' if errs == 0 else f' ({errs} errors)'} |")
 
     if any(v[2] for v in sysc.values()):
