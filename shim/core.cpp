@@ -35,9 +35,10 @@ bool is_main_thread() noexcept {
     return cached == 1;
 }
 
-// After libgrove's own constructor (priority 101) has filled the raw table.
+// Load-time work is two getenv calls: no lookups, no syscalls (the raw
+// table in lib/sys fills itself entry by entry on first use), so preloading
+// the shim onto a program that never blocks costs it nothing measurable.
 __attribute__((constructor(110))) void shim_init() {
-    sys::resolve();
     config.disabled = env_on("GROVE_DISABLE");
     config.main_hub = env_on("GROVE_MAIN_HUB");
     ready.store(true, std::memory_order_release);

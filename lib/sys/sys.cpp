@@ -13,20 +13,36 @@
 namespace grove::sys {
 namespace {
 
+// No function-local statics in this file: their guards may call
+// syscall(SYS_futex), which the shim interposes.
+std::atomic<void*> libc{nullptr};
+
 void* libc_handle() noexcept {
-    static void* handle = [] {
-        void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        return h != nullptr ? h : RTLD_NEXT;
-    }();
-    return handle;
+    void* h = libc.load(std::memory_order_acquire);
+    if (h == nullptr) {
+        // libc.so.6 is always loaded already: found by name, no file access.
+        h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        if (h == nullptr) {
+            h = RTLD_NEXT;
+        }
+        libc.store(h, std::memory_order_release);
+    }
+    return h;
 }
 
 void* lookup(const char* name) noexcept {
+    const int saved = errno;  // a lookup inside a call must not change its errno
     void* p = dlsym(libc_handle(), name);
     if (p == nullptr) {
         p = dlsym(RTLD_NEXT, name);
     }
+    errno = saved;
     return p;
+}
+
+[[noreturn]] void missing(const char* name) noexcept {
+    std::fprintf(stderr, "grove: libc has no %s\n", name);
+    std::abort();
 }
 
 // epoll_pwait2 is missing from older glibc; fall back to the raw syscall,
@@ -35,76 +51,89 @@ int epoll_pwait2_syscall(int e, struct epoll_event* ev, int n, const struct time
     return static_cast<int>(::syscall(SYS_epoll_pwait2, e, ev, n, t, s, _NSIG / 8));
 }
 
-}  // namespace
+template <class Fn>
+Fn fallback_for(const char*) noexcept {
+    return nullptr;
+}
+template <>
+epoll_pwait2_fn fallback_for<epoll_pwait2_fn>(const char*) noexcept {
+    return &epoll_pwait2_syscall;
+}
 
-// Each entry starts at a resolver that fills the whole table, then calls
-// through: correct even for calls made before the load-time constructor.
-#define GROVE_SYS_LAZY(name, ret, params, args) \
-    ret name##_lazy params {                    \
-        resolve();                              \
-        return name##_ptr args;                 \
+// The entry's final value: libc's function, or the fallback, or a clear
+// stop when libc lacks it.
+template <class Fn>
+Fn find(const char* name) noexcept {
+    if (auto p = reinterpret_cast<Fn>(lookup(name))) {
+        return p;
     }
-namespace {
+    if (Fn f = fallback_for<Fn>(name)) {
+        return f;
+    }
+    missing(name);
+}
+
 #define GROVE_SYS_FWD(name, ret, params, args) ret name##_lazy params;
 GROVE_SYS_FUNCTIONS(GROVE_SYS_FWD)
 #undef GROVE_SYS_FWD
+
 }  // namespace
 
-#define GROVE_SYS_DEFINE(name, ret, params, args) name##_fn name##_ptr = &name##_lazy;
+#define GROVE_SYS_DEFINE(name, ret, params, args) std::atomic<name##_fn> name##_ptr{&name##_lazy};
 GROVE_SYS_FUNCTIONS(GROVE_SYS_DEFINE)
 #undef GROVE_SYS_DEFINE
 
 namespace {
+
+// Each entry starts at its stub: the first call looks the function up,
+// stores it, and calls through.
+#define GROVE_SYS_LAZY(name, ret, params, args)                          \
+    ret name##_lazy params {                                             \
+        const name##_fn real_ = find<name##_fn>(#name);                  \
+        name##_ptr.store(real_, std::memory_order_relaxed);              \
+        return real_ args;                                               \
+    }
 GROVE_SYS_FUNCTIONS(GROVE_SYS_LAZY)
 #undef GROVE_SYS_LAZY
+
+using fcntl_fn = int (*)(int, int, ...);
+using ioctl_fn = int (*)(int, unsigned long, ...);
+std::atomic<fcntl_fn> real_fcntl{nullptr};
+std::atomic<ioctl_fn> real_ioctl{nullptr};
+
 }  // namespace
 
 void resolve() noexcept {
-#define GROVE_SYS_RESOLVE(name, ret, params, args)                               \
-    if (name##_ptr == &name##_lazy) {                                            \
-        auto p = reinterpret_cast<name##_fn>(lookup(#name));                     \
-        if (p == nullptr) {                                                      \
-            std::fprintf(stderr, "grove: libc has no %s\n", #name);              \
-            std::abort();                                                        \
-        }                                                                        \
-        name##_ptr = p;                                                          \
+#define GROVE_SYS_RESOLVE(name, ret, params, args)                       \
+    if (name##_ptr.load(std::memory_order_relaxed) == &name##_lazy) {    \
+        name##_ptr.store(find<name##_fn>(#name), std::memory_order_relaxed); \
     }
-#define GROVE_SYS_RESOLVE_OPTIONAL(name, fallback)                         \
-    if (name##_ptr == &name##_lazy) {                                      \
-        auto p = reinterpret_cast<name##_fn>(lookup(#name));               \
-        name##_ptr = p != nullptr ? p : (fallback);                        \
-    }
-    GROVE_SYS_RESOLVE_OPTIONAL(epoll_pwait2, &epoll_pwait2_syscall)
     GROVE_SYS_FUNCTIONS(GROVE_SYS_RESOLVE)
 #undef GROVE_SYS_RESOLVE
-#undef GROVE_SYS_RESOLVE_OPTIONAL
+    if (real_fcntl.load(std::memory_order_relaxed) == nullptr) {
+        real_fcntl.store(find<fcntl_fn>("fcntl"), std::memory_order_relaxed);
+    }
+    if (real_ioctl.load(std::memory_order_relaxed) == nullptr) {
+        real_ioctl.store(find<ioctl_fn>("ioctl"), std::memory_order_relaxed);
+    }
 }
-
-namespace {
-using fcntl_fn = int (*)(int, int, ...);
-using ioctl_fn = int (*)(int, unsigned long, ...);
-fcntl_fn real_fcntl = nullptr;
-ioctl_fn real_ioctl = nullptr;
-
-__attribute__((constructor(101))) void resolve_at_load() {
-    resolve();
-    real_fcntl = reinterpret_cast<fcntl_fn>(lookup("fcntl"));
-    real_ioctl = reinterpret_cast<ioctl_fn>(lookup("ioctl"));
-}
-}  // namespace
 
 int fcntl(int fd, int cmd, long arg) {
-    if (real_fcntl == nullptr) {
-        real_fcntl = reinterpret_cast<fcntl_fn>(lookup("fcntl"));
+    fcntl_fn f = real_fcntl.load(std::memory_order_relaxed);
+    if (f == nullptr) [[unlikely]] {
+        f = find<fcntl_fn>("fcntl");
+        real_fcntl.store(f, std::memory_order_relaxed);
     }
-    return real_fcntl(fd, cmd, arg);
+    return f(fd, cmd, arg);
 }
 
 int ioctl(int fd, unsigned long request, void* arg) {
-    if (real_ioctl == nullptr) {
-        real_ioctl = reinterpret_cast<ioctl_fn>(lookup("ioctl"));
+    ioctl_fn f = real_ioctl.load(std::memory_order_relaxed);
+    if (f == nullptr) [[unlikely]] {
+        f = find<ioctl_fn>("ioctl");
+        real_ioctl.store(f, std::memory_order_relaxed);
     }
-    return real_ioctl(fd, request, arg);
+    return f(fd, request, arg);
 }
 
 }  // namespace grove::sys

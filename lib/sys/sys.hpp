@@ -4,7 +4,8 @@
 // interposed symbol (the shim's read, say) can never recurse into itself.
 // The table is looked up in libc.so.6's own handle (dlopen RTLD_NOLOAD), not
 // with RTLD_NEXT, so the answer does not depend on where libgrove sits in
-// the symbol search order relative to the shim.
+// the symbol search order relative to the shim. Nothing is looked up at load
+// time: each entry on its first use.
 #pragma once
 
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 
@@ -86,10 +88,15 @@ namespace grove::sys {
     X(fread, size_t, (void* p, size_t s, size_t n, FILE* f), (p, s, n, f))                            \
     X(getdelim, ssize_t, (char** l, size_t* n, int d, FILE* f), (l, n, d, f))
 
-#define GROVE_SYS_DECLARE(name, ret, params, args) \
-    using name##_fn = ret(*) params;                \
-    extern name##_fn name##_ptr;                    \
-    inline ret name params { return name##_ptr args; }
+// Each pointer starts at a stub that looks up that one function on its first
+// call: loading grove costs no lookups, and a program that never calls
+// read() through grove never looks read() up. The pointers only ever go
+// from the stub to libc's function (every thread finds the same one), so a
+// relaxed load (a plain move) is enough.
+#define GROVE_SYS_DECLARE(name, ret, params, args)                        \
+    using name##_fn = ret(*) params;                                     \
+    extern std::atomic<name##_fn> name##_ptr;                            \
+    inline ret name params { return name##_ptr.load(std::memory_order_relaxed) args; }
 GROVE_SYS_FUNCTIONS(GROVE_SYS_DECLARE)
 #undef GROVE_SYS_DECLARE
 
@@ -98,9 +105,10 @@ GROVE_SYS_FUNCTIONS(GROVE_SYS_DECLARE)
 int fcntl(int fd, int cmd, long arg = 0);
 int ioctl(int fd, unsigned long request, void* arg);
 
-// Fills the table. Runs from a constructor at load time and is idempotent;
-// every entry points to a lazy resolver until then, so a call that comes
-// earlier (another library's constructor) still reaches libc.
+// Fills the whole table now (a hub does so when it starts, so that no lookup
+// happens later inside a fiber). Idempotent and optional: an entry not yet
+// filled resolves itself on its first call, however early that comes (a
+// constructor of another library, before grove's own ran).
 void resolve() noexcept;
 
 }  // namespace grove::sys

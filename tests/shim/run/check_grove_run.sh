@@ -3,10 +3,15 @@
 # reach (a missing program, a static binary, a setuid one), LD_PRELOAD kept,
 # and a plain program's output unchanged.
 #
-#   check_grove_run.sh GROVE_RUN STATIC_PROGRAM
+#   check_grove_run.sh GROVE_RUN STATIC_PROGRAM LINKED_PROGRAM DEFAULT_SHIM_NAME
+#
+# LINKED_PROGRAM links libgrove and prints its LD_PRELOAD; DEFAULT_SHIM_NAME
+# is the library grove-run preloads into other programs in this build.
 set -u
 grove_run=$1
 static_prog=$2
+linked_prog=$3
+default_shim=$4
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/grove-run-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -44,11 +49,30 @@ if [ "${GROVE_TEST_SANITIZED:-}" = 1 ]; then
     echo "skip environment (sanitized build)"
 else
 env LD_PRELOAD=libc.so.6 "$grove_run" /bin/sh -c 'echo "$LD_PRELOAD"; echo "$GROVE_MAIN_HUB"' >"$tmp/env" 2>&1
-if grep -q 'libgrove_shim.so:libc.so.6' "$tmp/env" && grep -qx 1 "$tmp/env"; then
+if grep -q "/$default_shim:libc.so.6\$" "$tmp/env" && grep -qx 1 "$tmp/env"; then
     echo "ok   environment"
 else
-    echo "FAIL environment:"; cat "$tmp/env"; fail=1
+    echo "FAIL environment (wanted $default_shim:libc.so.6):"; cat "$tmp/env"; fail=1
 fi
+# A program that links libgrove gets libgrove_shim.so, which shares that
+# libgrove (a self-contained copy would run a second hub beside it).
+out=$("$grove_run" "$linked_prog" 2>&1)
+case $out in
+    "42 "*/libgrove_shim.so) echo "ok   linked-program" ;;
+    *) echo "FAIL linked-program: '$out'"; fail=1 ;;
+esac
+# An explicit --shim wins, and GROVE_SHIM too.
+out=$("$grove_run" --shim "$tmp/plain-file" /bin/sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
+if [ "$out" = "$tmp/plain-file" ]; then
+    echo "ok   shim-option"
+else
+    echo "FAIL shim-option: '$out'"; fail=1
+fi
+out=$(GROVE_SHIM=/nonexistent/libx.so "$grove_run" /bin/true 2>&1)
+case $out in
+    *"cannot find the shim library /nonexistent/libx.so"*) echo "ok   shim-missing" ;;
+    *) echo "FAIL shim-missing: '$out'"; fail=1 ;;
+esac
 fi
 
 # A plain program prints the same with and without the shim. (sort is

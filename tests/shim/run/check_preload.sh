@@ -1,0 +1,158 @@
+#!/bin/sh
+# Preloading the shim onto a program that never uses fibers changes nothing
+# it prints and adds no work at start-up (issue #4). Checks things that are
+# deterministic, not timings:
+#   - output: a plain C program, and a C++ one whose threads leave through
+#     pthread_exit, print byte for byte the same, with the same status,
+#     natively, with each shim library preloaded, and under grove-run;
+#   - loaded objects: the self-contained preload library brings nothing
+#     into a C program but itself and libgcc_s (no libstdc++, libm,
+#     Boost.Context, c-ares or libgrove);
+#   - exports: it exports exactly the C functions libgrove_shim.so does,
+#     and no C++ symbol (its runtime copies stay private);
+#   - syscalls: a preloaded /bin/true makes, apart from the loader mapping
+#     the libraries, only what the first malloc does (libstdc++ allocates
+#     its emergency exception pool at load): no epoll, eventfd, thread,
+#     signal disposition, file or environment probing of the shim's own.
+#
+#   check_preload.sh GROVE_RUN LIBGROVE_SHIM PRELOAD_LIB|none NM PLAIN_PROG CXX_PROG
+set -u
+grove_run=$1 shim=$2 preload=$3 nm=$4 plain_prog=$5 cxx_prog=$6
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/grove-preload-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+
+if [ "${GROVE_TEST_SANITIZED:-}" = 1 ]; then
+    # The sanitized shim needs its runtime preloaded first, which changes
+    # what the loader maps and what start-up does: nothing to compare.
+    echo "SKIP: sanitized build"
+    exit 77
+fi
+
+libs="$shim"
+[ "$preload" != none ] && libs="$libs $preload"
+
+# ---- output --------------------------------------------------------------------
+run_plain() {  # run_plain NAME CMD... : stdout, stderr, status of the plain program
+    printf 'first line\nsecond line\n\nlast, no newline' | "$@" one 'two words' >"$tmp/$name.out" 2>"$tmp/$name.err"
+    echo "status $?" >>"$tmp/$name.out"
+}
+name=native; run_plain "$plain_prog"
+if ! grep -qx 'status 3' "$tmp/native.out" || ! grep -q "reply 16 'PING FROM PARENT', child reaped, exit 7" "$tmp/native.out"; then
+    bad "plain program: unexpected native transcript"; cat "$tmp/native.out"
+fi
+n=0
+for lib in $libs; do
+    n=$((n + 1))
+    name=pre$n; LD_PRELOAD=$lib run_plain "$plain_prog"
+    name=pre$n-hub; LD_PRELOAD=$lib GROVE_MAIN_HUB=1 run_plain "$plain_prog"
+done
+name=grove-run; run_plain "$grove_run" "$plain_prog"
+for f in "$tmp"/pre*.out "$tmp/grove-run.out"; do
+    base=${f%.out}
+    if cmp -s "$tmp/native.out" "$f" && cmp -s "$tmp/native.err" "$base.err"; then
+        ok "plain-output $(basename "$base")"
+    else
+        bad "plain-output $(basename "$base") differs from native:"
+        diff "$tmp/native.out" "$f"; diff "$tmp/native.err" "$base.err"
+    fi
+done
+
+"$cxx_prog" >"$tmp/cxx.native" 2>&1; echo "status $?" >>"$tmp/cxx.native"
+if ! grep -q 'destroyed thread top' "$tmp/cxx.native" || ! grep -qx 'status 0' "$tmp/cxx.native"; then
+    bad "c++ program: unexpected native transcript"; cat "$tmp/cxx.native"
+fi
+for lib in $libs; do
+    LD_PRELOAD=$lib "$cxx_prog" >"$tmp/cxx.pre" 2>&1; echo "status $?" >>"$tmp/cxx.pre"
+    if cmp -s "$tmp/cxx.native" "$tmp/cxx.pre"; then
+        ok "c++-output $(basename "$lib")"
+    else
+        bad "c++-output $(basename "$lib") differs from native:"; diff "$tmp/cxx.native" "$tmp/cxx.pre"
+    fi
+done
+for threads in green native; do
+    GROVE_THREADS=$threads "$grove_run" "$cxx_prog" >"$tmp/cxx.run" 2>&1; echo "status $?" >>"$tmp/cxx.run"
+    if cmp -s "$tmp/cxx.native" "$tmp/cxx.run"; then
+        ok "c++-output grove-run $threads threads"
+    else
+        bad "c++-output grove-run ($threads threads) differs from native:"; diff "$tmp/cxx.native" "$tmp/cxx.run"
+    fi
+done
+
+if [ "$preload" = none ]; then
+    echo "skip objects, exports, syscalls (no self-contained preload library in this build)"
+    exit $fail
+fi
+
+# ---- loaded objects --------------------------------------------------------------
+# The loader lists what it maps and stops: no program code runs.
+objects() {  # objects [VAR=VALUE...]
+    env -u LD_LIBRARY_PATH LD_TRACE_LOADED_OBJECTS=1 "$@" /bin/true |
+        sed -e 's/ (0x[0-9a-f]*)$//' -e 's/^[[:space:]]*//' | sort
+}
+objects >"$tmp/objs.native"
+objects LD_PRELOAD="$preload" >"$tmp/objs.pre"
+extra=$(comm -13 "$tmp/objs.native" "$tmp/objs.pre" | grep -v -e "^$preload\$" -e '^libgcc_s\.so\.1 => ')
+if [ -z "$extra" ] && grep -qx "$preload" "$tmp/objs.pre"; then
+    ok "objects: the preload library adds only itself and libgcc_s"
+else
+    bad "objects: preloading $preload also loads:"; echo "$extra"; cat "$tmp/objs.pre"
+fi
+# The control: the shared-library shim does bring libstdc++ (else this
+# check would prove nothing).
+objects LD_PRELOAD="$shim" | grep -q 'libstdc++' || bad "objects: libgrove_shim.so no longer loads libstdc++? the check is stale"
+
+# ---- exports ---------------------------------------------------------------------
+exports() { "$nm" -D --defined-only "$1" | awk '{print $NF}' | sort -u; }
+exports "$preload" >"$tmp/exp.pre"
+exports "$shim" | grep -v '^_Z' >"$tmp/exp.shim"
+if grep -q '^_Z' "$tmp/exp.pre"; then
+    bad "exports: C++ symbols exported:"; grep '^_Z' "$tmp/exp.pre" | head
+elif grep -q -e '^__cxa_' -e '^__gxx_' -e '^ares_' -e '_fcontext$' "$tmp/exp.pre"; then
+    bad "exports: runtime symbols exported:"; grep -e '^__cxa_' -e '^__gxx_' -e '^ares_' -e '_fcontext$' "$tmp/exp.pre" | head
+elif ! cmp -s "$tmp/exp.shim" "$tmp/exp.pre"; then
+    bad "exports: not the C functions libgrove_shim.so exports:"; diff "$tmp/exp.shim" "$tmp/exp.pre"
+elif [ "$(wc -l <"$tmp/exp.pre")" -lt 100 ]; then
+    bad "exports: only $(wc -l <"$tmp/exp.pre") symbols: the interposed functions are missing"
+else
+    ok "exports: the $(wc -l <"$tmp/exp.pre") interposed C functions, nothing else"
+fi
+
+# ---- syscalls --------------------------------------------------------------------
+if ! command -v strace >/dev/null 2>&1; then
+    echo "skip syscalls (no strace)"
+    exit $fail
+fi
+# Syscall names in order, less the loader's work on libraries (the search
+# along a RUNPATH, opening, reading the ELF header, mapping, protecting,
+# closing) and what the first malloc does (the tcache key, the heap: under
+# the shim libstdc++ allocates its emergency exception pool at load). Any
+# other file the shim opened, or epoll, eventfd, clone, rt_sigaction,
+# readlink..., stays in the list.
+calls() {
+    # Not meson's LD_LIBRARY_PATH: the loader would probe its directories.
+    env -u LD_LIBRARY_PATH strace -qq -o "$tmp/trace" "$@" /bin/true || return 1
+    sed -e 's/^[0-9]* *//' "$tmp/trace" |
+        grep -v -E -e '^(mmap|mprotect|munmap|pread64|brk|getrandom)\(' \
+                   -e '^openat\(AT_FDCWD, "[^"]*(\.so(\.[0-9]+)*|/ld\.so\.cache)", ' \
+                   -e '^read\([0-9]+, "\\177ELF' \
+                   -e '^newfstatat\([0-9]+, "", ' \
+                   -e '^newfstatat\(AT_FDCWD, "[^"]*", 0x[0-9a-f]+, 0\) = -1 ENOENT' \
+                   -e '^close\([0-9]+\) += 0' \
+                   -e '^access\("/etc/ld\.so\.preload", ' \
+                   -e '^\+\+\+ exited with 0' |
+        sed -e 's/(.*//'
+}
+calls >"$tmp/sys.native" || bad "syscalls: strace failed"
+for lib in $libs; do
+    calls -E LD_PRELOAD="$lib" >"$tmp/sys.pre" || bad "syscalls: strace failed"
+    if cmp -s "$tmp/sys.native" "$tmp/sys.pre"; then
+        ok "syscalls $(basename "$lib"): none of its own at start-up"
+    else
+        bad "syscalls $(basename "$lib"): start-up makes calls /bin/true does not:"
+        diff "$tmp/sys.native" "$tmp/sys.pre"
+    fi
+done
+exit $fail
