@@ -191,7 +191,7 @@ int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
 
 // Whether fd is a listening socket (remembered once seen): accept on
 // anything else fails at once, and must not wait.
-bool listening(int fd, std::uint32_t bits) noexcept {
+static bool listening(int fd, std::uint32_t bits) noexcept {  // static: not an exported C name
     if ((bits & kListening) != 0) {
         return true;
     }
