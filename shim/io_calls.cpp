@@ -188,7 +188,8 @@ ssize_t read(int fd, void* buf, size_t n) {
     const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     switch (bits & kKindMask) {
         case kind_socket: {
-            const ssize_t r = socket_recv(hub, fd, 0, [&](int fl) { return sys::recv(fd, buf, n, fl); });
+            const ssize_t r =
+                stream_socket_recv(hub, fd, bits, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
             if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
                 return read(fd, buf, n);
             }
@@ -348,6 +349,9 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
         return recv_all(hub, fd, n, flags, [&](std::size_t got, int fl) {
             return sys::recv(fd, static_cast<char*>(buf) + got, n - got, fl);
         });
+    }
+    if (flags == 0) {
+        return stream_socket_recv(hub, fd, bits, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
     }
     return socket_recv(hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); });
 }

@@ -191,6 +191,38 @@ auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0
     }
 }
 
+// read()/recv() without flags on a blocking stream socket, with the hub's
+// read-readiness hint: when this fd's last read proved its queue empty and
+// no readable edge has come since, an attempt could only say EAGAIN, so the
+// call waits first (as the kernel's blocking read would) and saves that
+// system call. Data, EOF and errors all raise an edge, so the answer is the
+// one the plain attempt-first loop gives. A file the user made non-blocking
+// always gets its attempt.
+template <class Op>
+auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, std::size_t asked, Op&& op) noexcept
+    -> decltype(op(0)) {
+    if ((bits & kStreamSocket) == 0) {
+        return socket_recv(hub, fd, 0, op);
+    }
+    if (!hub->maybe_readable(fd)) {
+        const FdMode m = fd_mode(fd);
+        if (!m.nonblock) {
+            const int saved = errno;
+            Nanos deadline = timeout_deadline(m.rcvtimeo);
+            bool known = true;
+            if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
+                return -1;
+            }
+            errno = saved;
+        }
+    }
+    const auto r = socket_recv(hub, fd, 0, op);
+    if (r >= 0) {
+        hub->note_read(fd, static_cast<long>(r), asked);
+    }
+    return r;
+}
+
 // Socket send (write, send, sendto, sendmsg, writev): a blocking send of a
 // stream goes on until all of it is sent; `advance(done)` moves the data
 // past `done` bytes and returns false when nothing is left. Datagrams go
