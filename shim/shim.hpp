@@ -218,7 +218,7 @@ auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, std::size_t asked,
     }
     const auto r = socket_recv(hub, fd, 0, op);
     if (r >= 0) {
-        hub->note_read(fd, static_cast<long>(r), asked);
+        hub->note_read(fd, static_cast<long>(r), asked, true);
     }
     return r;
 }

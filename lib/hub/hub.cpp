@@ -643,7 +643,7 @@ void Hub::fd_forget(int fd) noexcept {
     s->user_flags = 0;
 }
 
-void Hub::note_read(int fd, long got, std::size_t asked) noexcept {
+void Hub::note_read(int fd, long got, std::size_t asked, bool known_stream) noexcept {
     FdState* s = fd_state_if_any(fd);
     if (s == nullptr) {
         return;
@@ -657,6 +657,9 @@ void Hub::note_read(int fd, long got, std::size_t asked) noexcept {
     }
     // A short read proves the queue empty only on a byte stream socket
     // (not a datagram, not a tty line).
+    if (s->stream < 0 && known_stream) {
+        s->stream = 1;
+    }
     if (s->stream < 0) {
         int type = 0;
         socklen_t len = sizeof type;

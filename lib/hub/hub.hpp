@@ -190,7 +190,9 @@ public:
     }
     // A read on fd returned `got` of `asked` bytes (or -1 with EAGAIN):
     // clears the hint when that proves the fd's queue empty.
-    void note_read(int fd, long got, std::size_t asked) noexcept;
+    // `known_stream`: the caller knows fd is a byte stream socket (saves
+    // asking the kernel once per fd).
+    void note_read(int fd, long got, std::size_t asked, bool known_stream = false) noexcept;
 
     Nanos now() const noexcept { return now_ns(); }
 
