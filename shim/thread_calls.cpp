@@ -186,20 +186,6 @@ enum Mode : int { kUnknown = 0, kNative = 1, kGreen = 2 };
 constinit std::atomic<int> g_mode{kUnknown};
 constinit std::size_t g_default_stack = 0;  // 0: grove's default (GROVE_STACK_SIZE)
 
-std::size_t parse_size(const char* s) noexcept {
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(s, &end, 10);
-    if (end == s) {
-        return 0;
-    }
-    if (*end == 'k' || *end == 'K') {
-        v *= 1024;
-    } else if (*end == 'm' || *end == 'M') {
-        v *= 1024 * 1024;
-    }
-    return static_cast<std::size_t>(v);
-}
-
 // No function-local statics here: their guards may call syscall(SYS_futex),
 // which this file interposes.
 [[gnu::noinline]] int decide_mode() noexcept {
@@ -215,7 +201,7 @@ std::size_t parse_size(const char* s) noexcept {
         m = kGreen;
     }
     if (const char* s = std::getenv("GROVE_THREAD_STACK_SIZE")) {
-        g_default_stack = parse_size(s);
+        g_default_stack = detail::parse_byte_size(s, 0, 0);
     }
     int expected = kUnknown;
     g_mode.compare_exchange_strong(expected, m, std::memory_order_acq_rel);

@@ -22,23 +22,6 @@ namespace {
 // Guarded stacks mapped in the whole process (in use or pooled, every hub).
 std::atomic<std::size_t> guarded_count{0};
 
-std::size_t parse_size(const char* env, std::size_t fallback, std::size_t minimum) noexcept {
-    if (env == nullptr) {
-        return fallback;
-    }
-    char* end = nullptr;
-    unsigned long long v = std::strtoull(env, &end, 10);
-    if (end == env) {
-        return fallback;
-    }
-    if (*end == 'k' || *end == 'K') {
-        v *= 1024;
-    } else if (*end == 'm' || *end == 'M') {
-        v *= 1024 * 1024;
-    }
-    return v >= minimum ? static_cast<std::size_t>(v) : fallback;
-}
-
 // A fresh stack's top page is written at once (the fiber's first frames).
 // Populate it with one madvise instead of a page fault: on virtual machines
 // whose faults trap to the hypervisor, a fault costs several times the
@@ -58,6 +41,23 @@ void prefault_top(const Stack& s) noexcept {
 
 }  // namespace
 
+std::size_t parse_byte_size(const char* env, std::size_t fallback, std::size_t minimum) noexcept {
+    if (env == nullptr) {
+        return fallback;
+    }
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(env, &end, 10);
+    if (end == env) {
+        return fallback;
+    }
+    if (*end == 'k' || *end == 'K') {
+        v *= 1024;
+    } else if (*end == 'm' || *end == 'M') {
+        v *= 1024 * 1024;
+    }
+    return v >= minimum ? static_cast<std::size_t>(v) : fallback;
+}
+
 std::size_t StackPool::page_size() noexcept {
     static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     return page;
@@ -69,7 +69,7 @@ std::size_t StackPool::default_size() noexcept {
 #else
     constexpr std::size_t kDefault = 256 * 1024;
 #endif
-    static const std::size_t size = parse_size(std::getenv("GROVE_STACK_SIZE"), kDefault, 16 * 1024);
+    static const std::size_t size = parse_byte_size(std::getenv("GROVE_STACK_SIZE"), kDefault, 16 * 1024);
     return size;
 }
 

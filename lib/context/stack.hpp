@@ -29,6 +29,10 @@
 
 namespace grove::detail {
 
+// A byte count as the GROVE_*_SIZE settings spell it ("65536", "64k",
+// "2M"); `fallback` when text is null, not a number, or below `minimum`.
+std::size_t parse_byte_size(const char* text, std::size_t fallback, std::size_t minimum) noexcept;
+
 struct Stack {
     void* base = nullptr;     // lowest address (the guard page, or the red zone)
     std::size_t size = 0;     // whole stack, guard or red zone included

@@ -144,6 +144,58 @@ static inline void sleep_ms(long ms) {
     }
 }
 
+/* djb2 over n bytes, kept to 32 bits: the fingerprint drain_child reports. */
+static inline unsigned long hash_of(const unsigned char* p, size_t n) {
+    unsigned long h = 5381;
+    for (size_t i = 0; i < n; ++i) {
+        h = h * 33 + p[i];
+    }
+    return h & 0xffffffffUL;
+}
+
+/* A child that sleeps delay_ms, then reads fd to EOF `chunk` bytes at a
+ * time (at most 64 KiB), pausing pause_ms after each read, and writes
+ * "<count> <hash>" (hash_of the stream) to `result`. */
+static inline pid_t drain_child(int fd, int close_me, int result, long delay_ms, size_t chunk, long pause_ms) {
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        if (close_me >= 0) {
+            close(close_me);
+        }
+        sleep_ms(delay_ms);
+        static unsigned char buf[65536];
+        if (chunk > sizeof buf) {
+            chunk = sizeof buf;
+        }
+        unsigned long count = 0;
+        unsigned long hash = 5381;
+        ssize_t r;
+        while ((r = read(fd, buf, chunk)) > 0) {
+            for (ssize_t i = 0; i < r; ++i) {
+                hash = hash * 33 + buf[i];
+            }
+            count += (unsigned long)r;
+            if (pause_ms > 0) {
+                sleep_ms(pause_ms);
+            }
+        }
+        char line[64];
+        const int n = snprintf(line, sizeof line, "%lu %08lx", count, hash & 0xffffffffUL);
+        (void)!write(result, line, (size_t)n);
+        _exit(r == 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* What a drain_child wrote to its result pipe. */
+static inline const char* result_of(int fd) {
+    static char line[64];
+    const ssize_t n = read(fd, line, sizeof line - 1);
+    line[n > 0 ? n : 0] = '\0';
+    return line;
+}
+
 static inline const char* yesno(int b) {
     return b ? "yes" : "no";
 }

@@ -12,14 +12,6 @@ static unsigned char g_src[1 << 20];
 static unsigned char g_dst[1 << 20];
 static struct iovec g_iov[IOV_MAX + 1];
 
-static unsigned long hash_of(const unsigned char* p, size_t n) {
-    unsigned long h = 5381;
-    for (size_t i = 0; i < n; ++i) {
-        h = h * 33 + p[i];
-    }
-    return h & 0xffffffffUL;
-}
-
 /* count buffers of `each` bytes over `base`. */
 static struct iovec* spread(unsigned char* base, int count, size_t each) {
     for (int i = 0; i < count; ++i) {
@@ -27,35 +19,6 @@ static struct iovec* spread(unsigned char* base, int count, size_t each) {
         g_iov[i].iov_len = each;
     }
     return g_iov;
-}
-
-/* A child that sleeps, then reads fd to EOF and writes "<count> <hash>"
- * to `result`. */
-static pid_t drainer(int fd, int close_me, int result, long delay_ms) {
-    fflush(stdout);
-    const pid_t pid = fork();
-    if (pid == 0) {
-        if (close_me >= 0) {
-            close(close_me);
-        }
-        sleep_ms(delay_ms);
-        static unsigned char buf[4096];
-        unsigned long count = 0;
-        unsigned long hash = 5381;
-        ssize_t r;
-        while ((r = read(fd, buf, sizeof buf)) > 0) {
-            for (ssize_t i = 0; i < r; ++i) {
-                hash = hash * 33 + buf[i];
-            }
-            count += (unsigned long)r;
-            sleep_ms(1);
-        }
-        char line[64];
-        const int n = snprintf(line, sizeof line, "%lu %08lx", count, hash & 0xffffffffUL);
-        (void)!write(result, line, (size_t)n);
-        _exit(r == 0 ? 0 : 1);
-    }
-    return pid;
 }
 
 /* A child that writes `total` bytes of g_src to fd in `pieces` parts,
@@ -85,13 +48,6 @@ static pid_t feeder(int fd, int close_me, size_t total, int pieces, long delay_m
     return pid;
 }
 
-static const char* result_of(int fd) {
-    static char line[64];
-    const ssize_t n = read(fd, line, sizeof line - 1);
-    line[n > 0 ? n : 0] = '\0';
-    return line;
-}
-
 /* A blocking writev of many buffers, more than the peer's buffer holds,
  * to a slow reader: all of it, in order. */
 static void big_writev(const char* name, int w, int r, int count, size_t each, int is_socket) {
@@ -99,7 +55,7 @@ static void big_writev(const char* name, int w, int r, int count, size_t each, i
     if (pipe(res) != 0) {
         exit(3);
     }
-    const pid_t child = drainer(r, w, res[1], 50);
+    const pid_t child = drain_child(r, w, res[1], 50, 4096, 1);
     close(res[1]);
     const size_t total = (size_t)count * each;
     CALL(writev(w, spread(g_src, count, each), count));
@@ -217,7 +173,7 @@ static void socket_cases(void) {
     if (pipe(res) != 0) {
         exit(3);
     }
-    pid_t child = drainer(sv[1], sv[0], res[1], 50);
+    pid_t child = drain_child(sv[1], sv[0], res[1], 50, 4096, 1);
     close(res[1]);
     struct msghdr m;
     memset(&m, 0, sizeof m);

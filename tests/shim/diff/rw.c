@@ -11,48 +11,6 @@
 
 static unsigned char g_big[BIG];
 
-/* A child that reads fd to EOF, then writes "<count> <hash>" to `result`. */
-static pid_t drain_child(int fd, int close_me, int result, long delay_ms) {
-    fflush(stdout);
-    const pid_t pid = fork();
-    if (pid == 0) {
-        if (close_me >= 0) {
-            close(close_me);
-        }
-        sleep_ms(delay_ms);
-        static unsigned char buf[65536];
-        unsigned long count = 0;
-        unsigned long hash = 5381;
-        ssize_t r;
-        while ((r = read(fd, buf, sizeof buf)) > 0) {
-            for (ssize_t i = 0; i < r; ++i) {
-                hash = hash * 33 + buf[i];
-            }
-            count += (unsigned long)r;
-        }
-        char line[64];
-        const int n = snprintf(line, sizeof line, "%lu %08lx", count, hash & 0xffffffffUL);
-        (void)!write(result, line, (size_t)n);
-        _exit(r == 0 ? 0 : 1);
-    }
-    return pid;
-}
-
-static const char* read_result(int fd) {
-    static char line[64];
-    const ssize_t n = read(fd, line, sizeof line - 1);
-    line[n > 0 ? n : 0] = '\0';
-    return line;
-}
-
-static unsigned long big_hash(void) {
-    unsigned long hash = 5381;
-    for (long i = 0; i < BIG; ++i) {
-        hash = hash * 33 + g_big[i];
-    }
-    return hash & 0xffffffffUL;
-}
-
 /* Common checks on a connected stream pair (w writes, r reads). */
 static void stream_cases(const char* kind, int w, int r, int is_socket) {
     char name[96];
@@ -136,7 +94,7 @@ static void stream_cases(const char* kind, int w, int r, int is_socket) {
     if (pipe(res) != 0) {
         exit(3);
     }
-    child = drain_child(r, w, res[1], 50);
+    child = drain_child(r, w, res[1], 50, 65536, 0);
     close(res[1]);
     CALL(write(w, g_big, BIG));
     const long wrote = g_ret;
@@ -147,9 +105,9 @@ static void stream_cases(const char* kind, int w, int r, int is_socket) {
     } else {
         close(w);
     }
-    const char* line = read_result(res[0]);
+    const char* line = result_of(res[0]);
     char expect[64];
-    snprintf(expect, sizeof expect, "%ld %08lx", wrote, big_hash());
+    snprintf(expect, sizeof expect, "%ld %08lx", wrote, hash_of(g_big, BIG));
     rep_val(A, NAME("write_8mib_one_call"), wrote, werr, "child_got_all=%s", yesno(wrote == BIG && strcmp(line, expect) == 0));
     rep_val(A, NAME("write_8mib_one_call_child"), 0, 0, "%s", reap(child));
     close(res[0]);

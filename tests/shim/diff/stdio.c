@@ -168,14 +168,6 @@ static void fgets_cases(void) {
     close(p[0]);
 }
 
-static unsigned long hash_of(const unsigned char* p, size_t n) {
-    unsigned long h = 5381;
-    for (size_t i = 0; i < n; ++i) {
-        h = h * 33 + p[i];
-    }
-    return h & 0xffffffffUL;
-}
-
 static void fread_cases(void) {
     int w;
     static unsigned char big[1 << 20];
