@@ -180,6 +180,24 @@ struct Real {
 };
 constinit Real real{};
 
+// Each entry is looked up on its first call, not at load: a program that
+// never touches a pthread function pays nothing for it. Entries only ever go
+// from null to libc's function, so relaxed accesses are enough.
+[[gnu::noinline, gnu::cold]] void* lookup_next(const char* name) noexcept {
+    return ::dlsym(RTLD_NEXT, name);
+}
+
+template <class F>
+inline F real_fn(F& slot, const char* name) noexcept {
+    F f = __atomic_load_n(&slot, __ATOMIC_RELAXED);
+    if (f == nullptr) [[unlikely]] {
+        f = reinterpret_cast<F>(lookup_next(name));
+        __atomic_store_n(&slot, f, __ATOMIC_RELAXED);
+    }
+    return f;
+}
+#define REAL(name) real_fn(real.name, #name)
+
 // ---- the mode ----------------------------------------------------------------
 
 enum Mode : int { kUnknown = 0, kNative = 1, kGreen = 2 };
@@ -189,10 +207,6 @@ constinit std::size_t g_default_stack = 0;  // 0: grove's default (GROVE_STACK_S
 // No function-local statics here: their guards may call syscall(SYS_futex),
 // which this file interposes.
 [[gnu::noinline]] int decide_mode() noexcept {
-#define GROVE_REAL_RESOLVE(name) \
-    real.name = reinterpret_cast<decltype(&::name)>(::dlsym(RTLD_NEXT, #name));
-    GROVE_REAL_FUNCTIONS(GROVE_REAL_RESOLVE)
-#undef GROVE_REAL_RESOLVE
     int m = kNative;
     const char* dis = std::getenv("GROVE_DISABLE");
     const bool disabled = dis != nullptr && dis[0] != '\0' && std::strcmp(dis, "0") != 0;
@@ -825,11 +839,11 @@ bool cond_is_real(pthread_cond_t* c) noexcept {
 }
 
 int any_mutex_unlock(pthread_mutex_t* m) noexcept {
-    return mutex_is_real(m) ? real.pthread_mutex_unlock(m) : mutex_unlock(gm(m));
+    return mutex_is_real(m) ? REAL(pthread_mutex_unlock)(m) : mutex_unlock(gm(m));
 }
 void any_mutex_relock(pthread_mutex_t* m) {
     if (mutex_is_real(m)) {
-        real.pthread_mutex_lock(m);
+        REAL(pthread_mutex_lock)(m);
     } else {
         mutex_lock(gm(m), false, CLOCK_MONOTONIC, nullptr, false);
     }
@@ -1120,7 +1134,7 @@ extern "C" {
 
 int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
     if (!green()) {
-        return real.pthread_create(thread, attr, start, arg);
+        return REAL(pthread_create)(thread, attr, start, arg);
     }
     std::size_t stack = g_default_stack;
     int detach = PTHREAD_CREATE_JOINABLE;
@@ -1213,7 +1227,7 @@ extern "C" {
 int pthread_join(pthread_t th, void** ret) {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_join(th, ret);
+        return REAL(pthread_join)(th, ret);
     }
     return join_green(t, ret, kNoDeadline, false);
 }
@@ -1221,7 +1235,7 @@ int pthread_join(pthread_t th, void** ret) {
 int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_tryjoin_np(th, ret);
+        return REAL(pthread_tryjoin_np)(th, ret);
     }
     return join_green(t, ret, kNoDeadline, true);
 }
@@ -1229,7 +1243,7 @@ int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
 int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct timespec* abs) {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_clockjoin_np(th, ret, clock, abs);
+        return REAL(pthread_clockjoin_np)(th, ret, clock, abs);
     }
     if (abs != nullptr && (!valid_ns(abs) || !supported_clock(clock))) {
         return EINVAL;
@@ -1240,7 +1254,7 @@ int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct
 int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_timedjoin_np(th, ret, abs);
+        return REAL(pthread_timedjoin_np)(th, ret, abs);
     }
     return pthread_clockjoin_np(th, ret, CLOCK_REALTIME, abs);
 }
@@ -1248,7 +1262,7 @@ int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
 int pthread_detach(pthread_t th) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_detach(th);
+        return REAL(pthread_detach)(th);
     }
     if (t->detached_ || t->joining_) {
         return EINVAL;
@@ -1272,7 +1286,7 @@ void pthread_exit(void* value) {
             std::exit(0);
         }
     }
-    real.pthread_exit(value);
+    REAL(pthread_exit)(value);
     __builtin_unreachable();
 }
 
@@ -1282,7 +1296,7 @@ pthread_t pthread_self(void) noexcept {
             return g->id();
         }
     }
-    return real.pthread_self();
+    return REAL(pthread_self)();
 }
 
 int pthread_equal(pthread_t a, pthread_t b) noexcept {
@@ -1292,7 +1306,7 @@ int pthread_equal(pthread_t a, pthread_t b) noexcept {
 int pthread_setname_np(pthread_t th, const char* name) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_setname_np(th, name);
+        return REAL(pthread_setname_np)(th, name);
     }
     const std::size_t len = std::strlen(name);
     if (len > 15) {
@@ -1305,7 +1319,7 @@ int pthread_setname_np(pthread_t th, const char* name) noexcept {
 int pthread_getname_np(pthread_t th, char* buf, size_t len) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_getname_np(th, buf, len);
+        return REAL(pthread_getname_np)(th, buf, len);
     }
     const std::size_t n = std::strlen(t->name_);
     if (len < n + 1) {
@@ -1320,9 +1334,9 @@ int pthread_getname_np(pthread_t th, char* buf, size_t len) noexcept {
 int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_getattr_np(th, attr);
+        return REAL(pthread_getattr_np)(th, attr);
     }
-    const int e = real.pthread_getattr_np(real.pthread_self(), attr);
+    const int e = REAL(pthread_getattr_np)(REAL(pthread_self)(), attr);
     if (e != 0) {
         return e;
     }
@@ -1337,9 +1351,9 @@ int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
 #define GROVE_MAIN_THREAD_CALL(name, params, ...)                 \
     int name params noexcept {                                    \
         if (green() && as_green(th) != nullptr) {                 \
-            th = real.pthread_self();                             \
+            th = REAL(pthread_self)();                             \
         }                                                         \
-        return real.name(th, ##__VA_ARGS__);                      \
+        return REAL(name)(th, ##__VA_ARGS__);                      \
     }
 GROVE_MAIN_THREAD_CALL(pthread_getschedparam, (pthread_t th, int* policy, struct sched_param* p), policy, p)
 GROVE_MAIN_THREAD_CALL(pthread_setschedparam, (pthread_t th, int policy, const struct sched_param* p), policy, p)
@@ -1354,12 +1368,12 @@ GROVE_MAIN_THREAD_CALL(pthread_getaffinity_np, (pthread_t th, size_t n, cpu_set_
 int pthread_kill(pthread_t th, int sig) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_kill(th, sig);
+        return REAL(pthread_kill)(th, sig);
     }
     if (sig == 0) {
         return 0;
     }
-    return real.pthread_kill(real.pthread_self(), sig);
+    return REAL(pthread_kill)(REAL(pthread_self)(), sig);
 }
 
 // ---- cancellation ---------------------------------------------------------------------
@@ -1367,7 +1381,7 @@ int pthread_kill(pthread_t th, int sig) noexcept {
 int pthread_cancel(pthread_t th) {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        return real.pthread_cancel(th);
+        return REAL(pthread_cancel)(th);
     }
     if (t->finished_) {
         return 0;
@@ -1384,13 +1398,13 @@ void pthread_testcancel(void) {
         cancel_point();
         return;
     }
-    real.pthread_testcancel();
+    REAL(pthread_testcancel)();
 }
 
 int pthread_setcancelstate(int state, int* old) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.pthread_setcancelstate(state, old);
+        return REAL(pthread_setcancelstate)(state, old);
     }
     if (state != PTHREAD_CANCEL_ENABLE && state != PTHREAD_CANCEL_DISABLE) {
         return EINVAL;
@@ -1408,7 +1422,7 @@ int pthread_setcancelstate(int state, int* old) {
 void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.__pthread_register_cancel(buf);
+        return REAL(__pthread_register_cancel)(buf);
     }
     prev_buffer(buf) = g->cleanup_;
     g->cleanup_ = buf;
@@ -1417,7 +1431,7 @@ void __pthread_register_cancel(__pthread_unwind_buf_t* buf) {
 void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.__pthread_unregister_cancel(buf);
+        return REAL(__pthread_unregister_cancel)(buf);
     }
     g->cleanup_ = prev_buffer(buf);
 }
@@ -1427,7 +1441,7 @@ void __pthread_unregister_cancel(__pthread_unwind_buf_t* buf) {
 void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.__pthread_register_cancel_defer(buf);
+        return REAL(__pthread_register_cancel_defer)(buf);
     }
     prev_buffer(buf) = g->cleanup_;
     g->cleanup_ = buf;
@@ -1436,7 +1450,7 @@ void __pthread_register_cancel_defer(__pthread_unwind_buf_t* buf) {
 void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.__pthread_unregister_cancel_restore(buf);
+        return REAL(__pthread_unregister_cancel_restore)(buf);
     }
     g->cleanup_ = prev_buffer(buf);
 }
@@ -1446,7 +1460,7 @@ void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf) {
 void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr || !g->exiting_) {
-        real.__pthread_unwind_next(buf);
+        REAL(__pthread_unwind_next)(buf);
         __builtin_unreachable();
     }
     continue_exit(g);
@@ -1456,7 +1470,7 @@ void __pthread_unwind_next(__pthread_unwind_buf_t* buf) {
 int pthread_setcanceltype(int type, int* old) {
     GreenThread* g = green() ? current_green() : nullptr;
     if (g == nullptr) {
-        return real.pthread_setcanceltype(type, old);
+        return REAL(pthread_setcanceltype)(type, old);
     }
     if (type != PTHREAD_CANCEL_DEFERRED && type != PTHREAD_CANCEL_ASYNCHRONOUS) {
         return EINVAL;
@@ -1471,7 +1485,7 @@ int pthread_setcanceltype(int type, int* old) {
 
 int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) noexcept {
     if (mode() != kGreen) {
-        return real.pthread_key_create(key, dtor);
+        return REAL(pthread_key_create)(key, dtor);
     }
     for (unsigned i = 0; i < PTHREAD_KEYS_MAX; ++i) {
         if ((g_keys[i].seq & 1) == 0) {
@@ -1486,7 +1500,7 @@ int pthread_key_create(pthread_key_t* key, void (*dtor)(void*)) noexcept {
 
 int pthread_key_delete(pthread_key_t key) noexcept {
     if (mode() != kGreen) {
-        return real.pthread_key_delete(key);
+        return REAL(pthread_key_delete)(key);
     }
     if (key >= PTHREAD_KEYS_MAX || (g_keys[key].seq & 1) == 0) {
         return EINVAL;
@@ -1497,7 +1511,7 @@ int pthread_key_delete(pthread_key_t key) noexcept {
 
 void* pthread_getspecific(pthread_key_t key) noexcept {
     if (mode() != kGreen) {
-        return real.pthread_getspecific(key);
+        return REAL(pthread_getspecific)(key);
     }
     Tsd& tsd = my_tsd();
     if (key >= tsd.n || tsd.slots[key].seq != g_keys[key].seq) {
@@ -1508,7 +1522,7 @@ void* pthread_getspecific(pthread_key_t key) noexcept {
 
 int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
     if (mode() != kGreen) {
-        return real.pthread_setspecific(key, value);
+        return REAL(pthread_setspecific)(key, value);
     }
     if (key >= PTHREAD_KEYS_MAX || (g_keys[key].seq & 1) == 0) {
         return EINVAL;
@@ -1544,7 +1558,7 @@ extern "C" {
 
 int pthread_once(pthread_once_t* once, void (*init)(void)) {
     if (!green()) {
-        return real.pthread_once(once, init);
+        return REAL(pthread_once)(once, init);
     }
     while (*once == kOnceInProgress) {
         WaitNode n;
@@ -1577,7 +1591,7 @@ int pthread_once(pthread_once_t* once, void (*init)(void)) {
 
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noexcept {
     if (!green()) {
-        return real.pthread_mutex_init(m, attr);
+        return REAL(pthread_mutex_init)(m, attr);
     }
     int type = PTHREAD_MUTEX_DEFAULT;
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -1588,7 +1602,7 @@ int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noex
         pthread_mutexattr_getrobust(attr, &robust);
     }
     if (pshared == PTHREAD_PROCESS_SHARED) {
-        return real.pthread_mutex_init(m, attr);
+        return REAL(pthread_mutex_init)(m, attr);
     }
     std::memset(m, 0, sizeof *m);
     // Robust: accepted; a green thread cannot die holding it except by
@@ -1599,35 +1613,35 @@ int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noex
 
 int pthread_mutex_destroy(pthread_mutex_t* m) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_destroy(m);
+        return REAL(pthread_mutex_destroy)(m);
     }
     return gm(m)->owner != 0 ? EBUSY : 0;
 }
 
 int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_lock(m);
+        return REAL(pthread_mutex_lock)(m);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, nullptr, true);
 }
 
 int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_trylock(m);
+        return REAL(pthread_mutex_trylock)(m);
     }
     return mutex_lock(gm(m), true, CLOCK_REALTIME, nullptr, true);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_timedlock(m, abs);
+        return REAL(pthread_mutex_timedlock)(m, abs);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, abs, true);
 }
 
 int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_clocklock(m, clock, abs);
+        return REAL(pthread_mutex_clocklock)(m, clock, abs);
     }
     if (!supported_clock(clock)) {
         return EINVAL;
@@ -1637,14 +1651,14 @@ int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct ti
 
 int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_unlock(m);
+        return REAL(pthread_mutex_unlock)(m);
     }
     return mutex_unlock(gm(m));
 }
 
 int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
     if (!green() || mutex_is_real(m)) {
-        return real.pthread_mutex_consistent(m);
+        return REAL(pthread_mutex_consistent)(m);
     }
     return EINVAL;  // never inconsistent: EOWNERDEAD is not reported
 }
@@ -1653,7 +1667,7 @@ int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
 
 int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcept {
     if (!green()) {
-        return real.pthread_cond_init(c, attr);
+        return REAL(pthread_cond_init)(c, attr);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
     clockid_t clock = CLOCK_REALTIME;
@@ -1662,7 +1676,7 @@ int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcep
         pthread_condattr_getclock(attr, &clock);
     }
     if (pshared == PTHREAD_PROCESS_SHARED) {
-        return real.pthread_cond_init(c, attr);
+        return REAL(pthread_cond_init)(c, attr);
     }
     std::memset(c, 0, sizeof *c);
     gc(c)->wrefs = clock == CLOCK_MONOTONIC ? 2 : 0;
@@ -1671,21 +1685,21 @@ int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcep
 
 int pthread_cond_destroy(pthread_cond_t* c) noexcept {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_destroy(c);
+        return REAL(pthread_cond_destroy)(c);
     }
     return 0;
 }
 
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_wait(c, m);
+        return REAL(pthread_cond_wait)(c, m);
     }
     return cond_wait(c, m, kNoDeadline);
 }
 
 int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_timedwait(c, m, abs);
+        return REAL(pthread_cond_timedwait)(c, m, abs);
     }
     if (!valid_ns(abs)) {
         return EINVAL;
@@ -1696,7 +1710,7 @@ int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct t
 
 int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_clockwait(c, m, clock, abs);
+        return REAL(pthread_cond_clockwait)(c, m, clock, abs);
     }
     if (!supported_clock(clock) || !valid_ns(abs)) {
         return EINVAL;
@@ -1706,7 +1720,7 @@ int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t cloc
 
 int pthread_cond_signal(pthread_cond_t* c) noexcept {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_signal(c);
+        return REAL(pthread_cond_signal)(c);
     }
     if (WaitNode* n = pop_live(gc(c)->waiters)) {
         detail::unpark(n->w, WakeReason::ready);
@@ -1716,7 +1730,7 @@ int pthread_cond_signal(pthread_cond_t* c) noexcept {
 
 int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
     if (!green() || cond_is_real(c)) {
-        return real.pthread_cond_broadcast(c);
+        return REAL(pthread_cond_broadcast)(c);
     }
     while (WaitNode* n = pop_live(gc(c)->waiters)) {
         detail::unpark(n->w, WakeReason::ready);
@@ -1728,7 +1742,7 @@ int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
 
 int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) noexcept {
     if (!green()) {
-        return real.pthread_rwlock_init(r, attr);
+        return REAL(pthread_rwlock_init)(r, attr);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
     int kind = PTHREAD_RWLOCK_PREFER_READER_NP;
@@ -1737,7 +1751,7 @@ int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) n
         pthread_rwlockattr_getkind_np(attr, &kind);
     }
     if (pshared == PTHREAD_PROCESS_SHARED) {
-        return real.pthread_rwlock_init(r, attr);
+        return REAL(pthread_rwlock_init)(r, attr);
     }
     std::memset(r, 0, sizeof *r);
     gr(r)->flags = static_cast<unsigned>(kind);
@@ -1746,7 +1760,7 @@ int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) n
 
 int pthread_rwlock_destroy(pthread_rwlock_t* r) noexcept {
     if (!green() || rwlock_is_real(r)) {
-        return real.pthread_rwlock_destroy(r);
+        return REAL(pthread_rwlock_destroy)(r);
     }
     return 0;
 }
@@ -1754,7 +1768,7 @@ int pthread_rwlock_destroy(pthread_rwlock_t* r) noexcept {
 #define GROVE_RWLOCK_CALL(name, params, args, write, try_only, clock, abs) \
     int name params noexcept {                                              \
         if (!green() || rwlock_is_real(r)) {                                \
-            return real.name args;                                          \
+            return REAL(name) args;                                        \
         }                                                                   \
         return rwlock_lock(gr(r), write, try_only, clock, abs);             \
     }
@@ -1770,21 +1784,21 @@ GROVE_RWLOCK_CALL(pthread_rwlock_timedwrlock, (pthread_rwlock_t* r, const struct
 
 int pthread_rwlock_clockrdlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
     if (!green() || rwlock_is_real(r)) {
-        return real.pthread_rwlock_clockrdlock(r, clock, a);
+        return REAL(pthread_rwlock_clockrdlock)(r, clock, a);
     }
     return supported_clock(clock) ? rwlock_lock(gr(r), false, false, clock, a) : EINVAL;
 }
 
 int pthread_rwlock_clockwrlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
     if (!green() || rwlock_is_real(r)) {
-        return real.pthread_rwlock_clockwrlock(r, clock, a);
+        return REAL(pthread_rwlock_clockwrlock)(r, clock, a);
     }
     return supported_clock(clock) ? rwlock_lock(gr(r), true, false, clock, a) : EINVAL;
 }
 
 int pthread_rwlock_unlock(pthread_rwlock_t* r) noexcept {
     if (!green() || rwlock_is_real(r)) {
-        return real.pthread_rwlock_unlock(r);
+        return REAL(pthread_rwlock_unlock)(r);
     }
     return rwlock_unlock(gr(r));
 }
@@ -1793,7 +1807,7 @@ int pthread_rwlock_unlock(pthread_rwlock_t* r) noexcept {
 
 int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count) noexcept {
     if (!green()) {
-        return real.pthread_barrier_init(b, attr, count);
+        return REAL(pthread_barrier_init)(b, attr, count);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
     if (attr != nullptr) {
@@ -1801,7 +1815,7 @@ int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr
     }
     std::memset(b, 0, sizeof *b);
     if (pshared == PTHREAD_PROCESS_SHARED) {
-        return real.pthread_barrier_init(b, attr, count);
+        return REAL(pthread_barrier_init)(b, attr, count);
     }
     if (count == 0 || count > INT_MAX) {
         return EINVAL;
@@ -1813,7 +1827,7 @@ int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr
 
 int pthread_barrier_destroy(pthread_barrier_t* b) noexcept {
     if (!green() || gb(b)->magic != kBarrierMagic) {
-        return real.pthread_barrier_destroy(b);
+        return REAL(pthread_barrier_destroy)(b);
     }
     if (gb(b)->arrived != 0) {
         return EBUSY;
@@ -1824,7 +1838,7 @@ int pthread_barrier_destroy(pthread_barrier_t* b) noexcept {
 
 int pthread_barrier_wait(pthread_barrier_t* bar) noexcept {
     if (!green() || gb(bar)->magic != kBarrierMagic) {
-        return real.pthread_barrier_wait(bar);
+        return REAL(pthread_barrier_wait)(bar);
     }
     GBarrier* b = gb(bar);
     if (++b->arrived == b->count) {
@@ -1855,7 +1869,7 @@ int pthread_barrier_wait(pthread_barrier_t* bar) noexcept {
 
 int pthread_spin_init(pthread_spinlock_t* l, int pshared) noexcept {
     if (!green()) {
-        return real.pthread_spin_init(l, pshared);
+        return REAL(pthread_spin_init)(l, pshared);
     }
     *l = 0;
     return 0;
@@ -1863,14 +1877,14 @@ int pthread_spin_init(pthread_spinlock_t* l, int pshared) noexcept {
 
 int pthread_spin_destroy(pthread_spinlock_t* l) noexcept {
     if (!green()) {
-        return real.pthread_spin_destroy(l);
+        return REAL(pthread_spin_destroy)(l);
     }
     return 0;
 }
 
 int pthread_spin_lock(pthread_spinlock_t* l) noexcept {
     if (!green()) {
-        return real.pthread_spin_lock(l);
+        return REAL(pthread_spin_lock)(l);
     }
     while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) != 0) {
         Hub& hub = Hub::current();
@@ -1885,14 +1899,14 @@ int pthread_spin_lock(pthread_spinlock_t* l) noexcept {
 
 int pthread_spin_trylock(pthread_spinlock_t* l) noexcept {
     if (!green()) {
-        return real.pthread_spin_trylock(l);
+        return REAL(pthread_spin_trylock)(l);
     }
     return __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) != 0 ? EBUSY : 0;
 }
 
 int pthread_spin_unlock(pthread_spinlock_t* l) noexcept {
     if (!green()) {
-        return real.pthread_spin_unlock(l);
+        return REAL(pthread_spin_unlock)(l);
     }
     __atomic_store_n(l, 0, __ATOMIC_RELEASE);
     return 0;
@@ -1905,7 +1919,7 @@ int sem_init(sem_t* s, int pshared, unsigned value) noexcept {
         if (mode() == kGreen) {
             std::memset(s, 0, sizeof *s);  // no stale marker of ours
         }
-        return real.sem_init(s, pshared, value);
+        return REAL(sem_init)(s, pshared, value);
     }
     if (value > SEM_VALUE_MAX) {
         errno = EINVAL;
@@ -1919,7 +1933,7 @@ int sem_init(sem_t* s, int pshared, unsigned value) noexcept {
 
 int sem_destroy(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
-        return real.sem_destroy(s);
+        return REAL(sem_destroy)(s);
     }
     gs(s)->magic = 0;
     return 0;
@@ -1927,14 +1941,14 @@ int sem_destroy(sem_t* s) noexcept {
 
 int sem_wait(sem_t* s) {
     if (!sem_is_green(s)) {
-        return real.sem_wait(s);
+        return REAL(sem_wait)(s);
     }
     return sem_wait_green(gs(s), kNoDeadline);
 }
 
 int sem_trywait(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
-        return real.sem_trywait(s);
+        return REAL(sem_trywait)(s);
     }
     if (gs(s)->value > 0) {
         --gs(s)->value;
@@ -1946,7 +1960,7 @@ int sem_trywait(sem_t* s) noexcept {
 
 int sem_timedwait(sem_t* s, const struct timespec* abs) {
     if (!sem_is_green(s)) {
-        return real.sem_timedwait(s, abs);
+        return REAL(sem_timedwait)(s, abs);
     }
     if (!valid_ns(abs)) {
         errno = EINVAL;
@@ -1957,7 +1971,7 @@ int sem_timedwait(sem_t* s, const struct timespec* abs) {
 
 int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
     if (!sem_is_green(s)) {
-        return real.sem_clockwait(s, clock, abs);
+        return REAL(sem_clockwait)(s, clock, abs);
     }
     if (!supported_clock(clock) || !valid_ns(abs)) {
         errno = EINVAL;
@@ -1968,7 +1982,7 @@ int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
 
 int sem_post(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
-        return real.sem_post(s);
+        return REAL(sem_post)(s);
     }
     GSem* g = gs(s);
     if (WaitNode* n = pop_live(g->waiters)) {
@@ -1985,7 +1999,7 @@ int sem_post(sem_t* s) noexcept {
 
 int sem_getvalue(sem_t* s, int* value) noexcept {
     if (!sem_is_green(s)) {
-        return real.sem_getvalue(s, value);
+        return REAL(sem_getvalue)(s, value);
     }
     *value = static_cast<int>(gs(s)->value);
     return 0;
@@ -2037,7 +2051,7 @@ long syscall(long number, ...) noexcept {
                     if (mine >= static_cast<long>(val)) {
                         return mine;
                     }
-                    const long theirs = real.syscall(number, a[0], a[1], val - mine, a[3], a[4], a[5]);
+                    const long theirs = REAL(syscall)(number, a[0], a[1], val - mine, a[3], a[4], a[5]);
                     return theirs < 0 ? mine : mine + theirs;
                 }
                 default:
@@ -2045,10 +2059,7 @@ long syscall(long number, ...) noexcept {
             }
         }
     }
-    if (real.syscall == nullptr) {
-        mode();
-    }
-    return real.syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 }  // extern "C"
