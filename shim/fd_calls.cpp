@@ -93,7 +93,9 @@ int real_flock(int fd, int op) noexcept {
     return fn(fd, op);
 }
 
-int real_lockf(int fd, int cmd, off_t len) noexcept {
+// Not noexcept: lockf(F_LOCK) is a cancellation point, whose cancellation
+// in an OS thread glibc unwinds through this frame.
+int real_lockf(int fd, int cmd, off_t len) {
     using Fn = int (*)(int, int, off_t);
     static const auto fn = reinterpret_cast<Fn>(next_symbol("lockf64"));
     if (fn == nullptr) {
@@ -161,6 +163,9 @@ int flock(int fd, int op) noexcept {
 // glibc's lockf makes fcntl calls no interposer sees: F_LOCK is F_SETLKW
 // of a write lock from the current offset over len bytes.
 int lockf64(int fd, int cmd, off_t len) {
+    if (cmd == F_LOCK) {
+        GROVE_CANCELLATION_POINT(-1);
+    }
     Hub* hub = cmd == F_LOCK ? hub_for_call() : nullptr;
     if (hub == nullptr) {
         return real_lockf(fd, cmd, len);
@@ -210,6 +215,7 @@ static bool listening(int fd, std::uint32_t bits) noexcept {  // static: not an 
 // accept has no per-call non-blocking flag: wait for readiness, then the
 // plain accept, which then finds the connection waiting.
 int accept4(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = fd_bits_for_call(fd, hub);
     int r = -1;
@@ -238,6 +244,7 @@ int accept4(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len,
 }
 
 int accept(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len) {
+    GROVE_CANCELLATION_POINT(-1);
     return accept4(fd, addr, len, 0);
 }
 
@@ -246,6 +253,7 @@ int accept(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len) 
 // again for the outcome (0, or the error it consumes, as a blocking connect
 // would report it). With SO_SNDTIMEO expired, Linux says EINPROGRESS.
 int connect(int fd, const struct sockaddr* addr, socklen_t len) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {
@@ -308,6 +316,7 @@ int connect(int fd, const struct sockaddr* addr, socklen_t len) {
 }
 
 int close(int fd) {
+    GROVE_CANCELLATION_POINT(-1);
     if (fd >= 0) {
         // Before the real close: once it returns, another thread may be
         // handed the same number, and its entry must not be wiped.
@@ -347,6 +356,7 @@ int fcntl(int fd, int cmd, ...) {
     const long arg = va_arg(ap, long);
     va_end(ap);
     if (cmd == F_SETLKW || cmd == F_OFD_SETLKW) {
+        GROVE_CANCELLATION_POINT(-1);
         if (Hub* hub = hub_for_call()) {
             const int try_cmd = cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK;
             return lock_wait(hub, [&] { return sys::fcntl(fd, try_cmd, arg); }, lock_busy);

@@ -183,6 +183,7 @@ extern "C" {
 void __chk_fail(void) __attribute__((noreturn));
 
 ssize_t read(int fd, void* buf, size_t n) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     // A zero-length call never blocks: the kernel answers it as it is.
     const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
@@ -206,6 +207,7 @@ ssize_t read(int fd, void* buf, size_t n) {
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     const char* p = static_cast<const char*>(buf);
@@ -239,6 +241,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
 }
 
 ssize_t readv(int fd, const struct iovec* iov, int n) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = fd_bits_for_call(fd, hub);
     const std::uint32_t kind = bits & kKindMask;
@@ -262,6 +265,7 @@ ssize_t readv(int fd, const struct iovec* iov, int n) {
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int n) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = fd_bits_for_call(fd, hub);
     const std::uint32_t kind = bits & kKindMask;
@@ -324,22 +328,27 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
 }
 
 ssize_t pread(int fd, void* buf, size_t n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
     return sys::pread(fd, buf, n, off);
 }
 
 ssize_t pread64(int fd, void* buf, size_t n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
     return sys::pread(fd, buf, n, off);
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
     return sys::pwrite(fd, buf, n, off);
 }
 
 ssize_t pwrite64(int fd, const void* buf, size_t n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
     return sys::pwrite(fd, buf, n, off);
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) || n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {
@@ -357,6 +366,7 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
 }
 
 ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) || n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {
@@ -376,6 +386,7 @@ ssize_t send(int fd, const void* buf, size_t n, int flags) {
 
 ssize_t recvfrom(int fd, void* __restrict buf, size_t n, int flags, struct sockaddr* __restrict from,
                  socklen_t* __restrict fromlen) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) || n == 0 ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {
@@ -390,6 +401,7 @@ ssize_t recvfrom(int fd, void* __restrict buf, size_t n, int flags, struct socka
 }
 
 ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockaddr* to, socklen_t tolen) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {
@@ -408,6 +420,7 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockad
 }
 
 ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket || msg == nullptr) {
@@ -441,6 +454,7 @@ ssize_t recvmsg(int fd, struct msghdr* msg, int flags) {
 }
 
 ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket || msg == nullptr) {
@@ -483,6 +497,7 @@ ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) {
 // MSG_WAITFORONE); on a non-blocking socket it takes what is there. So the
 // cooperative version gathers until it has what the blocking call would.
 int recvmmsg(int fd, struct mmsghdr* vec, unsigned int vlen, int flags, struct timespec* timeout) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits =
         dontwait(flags) || timeout != nullptr || vlen == 0 ? kind_file : fd_bits_for_call(fd, hub);
@@ -504,6 +519,7 @@ int recvmmsg(int fd, struct mmsghdr* vec, unsigned int vlen, int flags, struct t
 }
 
 int sendmmsg(int fd, struct mmsghdr* vec, unsigned int vlen, int flags) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
     const std::uint32_t bits = dontwait(flags) || vlen == 0 ? kind_file : fd_bits_for_call(fd, hub);
     if ((bits & kKindMask) != kind_socket) {

@@ -92,6 +92,23 @@ inline Nanos timeout_deadline(Nanos timeo) noexcept {
 using CancelHook = void (*)(detail::FiberCore* fiber, bool entering) noexcept;
 extern CancelHook cancel_hook;
 
+// A cancel already pending when a cancellation point is entered is acted on
+// there, as glibc does before its syscall, whether or not the call would
+// have waited: true when the running green thread has one and the call's
+// return now leads into the cancellation (thread_calls.cpp). The call must
+// then return at once without doing anything.
+bool cancel_at_entry() noexcept;
+
+// The first statement of every interposed cancellation point. One load and
+// a branch not taken outside green mode.
+#define GROVE_CANCELLATION_POINT(failed)                                         \
+    do {                                                                         \
+        if (::grove::shim::cancel_hook != nullptr && ::grove::shim::cancel_at_entry()) [[unlikely]] { \
+            errno = ECANCELED;                                                   \
+            return failed;                                                       \
+        }                                                                        \
+    } while (0)
+
 // While alive, a signal handler running wakes this fiber's wait with
 // WakeReason::interrupted (the wait then fails with EINTR), as a signal
 // interrupts a thread blocked in the kernel.

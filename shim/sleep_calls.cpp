@@ -70,6 +70,7 @@ int sleep_until(Hub* hub, Nanos deadline) noexcept {
 extern "C" {
 
 int nanosleep(const struct timespec* req_user, struct timespec* rem) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = hub_for_call();
     struct timespec copy;
     if (hub == nullptr || req_user == nullptr || !copy_from_user(&copy, req_user, sizeof copy)) {
@@ -95,6 +96,7 @@ int nanosleep(const struct timespec* req_user, struct timespec* rem) {
 }
 
 int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req_user, struct timespec* rem) {
+    GROVE_CANCELLATION_POINT(ECANCELED);
     Hub* hub = hub_for_call();
     const bool ours = clock == CLOCK_MONOTONIC || clock == CLOCK_REALTIME || clock == CLOCK_BOOTTIME;
     struct timespec copy;
@@ -127,6 +129,7 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec* req_user,
 }
 
 int usleep(useconds_t usec) {
+    GROVE_CANCELLATION_POINT(-1);
     Hub* hub = hub_for_call();
     if (hub == nullptr) {
         return sys::usleep(usec);
@@ -142,6 +145,7 @@ int usleep(useconds_t usec) {
 }
 
 unsigned int sleep(unsigned int seconds) {
+    GROVE_CANCELLATION_POINT(0);
     Hub* hub = hub_for_call();
     if (hub == nullptr) {
         return sys::sleep(seconds);

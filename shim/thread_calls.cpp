@@ -654,6 +654,17 @@ void green_cancel_hook(FiberCore* f, bool entering) noexcept {
 
 }  // namespace
 
+bool grove::shim::cancel_at_entry() noexcept {
+    GreenThread* g = current_green();
+    if (g == nullptr || g->exiting_ || !g->cancel_pending_ || g->cancel_disabled_) {
+        return false;
+    }
+    if (!g->cancel_armed_) {
+        g->cancel_armed_ = arm_cancel_return(g);
+    }
+    return g->cancel_armed_;
+}
+
 extern "C" {
 
 void* grove_green_return_address() noexcept {
@@ -2063,3 +2074,10 @@ long syscall(long number, ...) noexcept {
 }
 
 }  // extern "C"
+
+#if !defined(__x86_64__)
+// Elsewhere only this file's own cancellation points act (see above).
+bool grove::shim::cancel_at_entry() noexcept {
+    return false;
+}
+#endif

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/select.h>
+#include <sys/uio.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -204,6 +205,156 @@ static void disabled_case(const char* name, int sleep_instead) {
     close(p[1]);
 }
 
+/* A cancel already pending when a cancellation point is entered is acted
+ * on there, even though the call would not have to wait: the data waiting
+ * in a pipe is never read, a free lock never taken, a zero sleep never
+ * returns. */
+enum entry_op {
+    OP_READ_PIPE, OP_WRITE_PIPE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO,
+    OP_RECVMSG, OP_SENDMSG, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_CLOSE, OP_ACCEPT, OP_CONNECT,
+    OP_NANOSLEEP0, OP_USLEEP0, OP_SLEEP0, OP_CLOCK_NANOSLEEP0, OP_FCNTL_SETLKW, OP_LOCKF, OP_COUNT
+};
+
+static const char* const entry_names[OP_COUNT] = {
+    "read with data", "write with room", "readv with data", "writev with room", "recv with data",
+    "send with room", "recvfrom with data", "sendto with room", "recvmsg with data", "sendmsg with room",
+    "read of a regular file", "pread", "pwrite", "close", "accept with a queued connection",
+    "connect to a listener", "nanosleep(0)", "usleep(0)", "sleep(0)", "clock_nanosleep(0)",
+    "fcntl(F_SETLKW) on a free lock", "lockf(F_LOCK) on a free lock",
+};
+
+struct entry_arg {
+    enum entry_op op;
+    int pipe_r, pipe_w; /* the read end holds a byte */
+    int sock_a;         /* a holds a byte sent from b */
+    int file;           /* a regular file */
+    int listener;       /* with one queued connection */
+    struct sockaddr_in addr;
+};
+
+static void close_fd(void* fd) {
+    close(*(int*)fd);
+}
+
+static void* at_entry(void* arg) {
+    struct entry_arg* e = arg;
+    int old;
+    CHECK(pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old) == 0);
+    pthread_cleanup_push(cleanup, "entry");
+    struct timespec t = {0, 200000000};
+    nanosleep(&t, NULL); /* the cancel arrives meanwhile and stays pending */
+    CHECK(pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old) == 0);
+    char c = 'x';
+    struct iovec iov = {&c, 1};
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    struct timespec zero = {0, 0};
+    long r = 0;
+    switch (e->op) {
+        case OP_READ_PIPE: r = read(e->pipe_r, &c, 1); break;
+        case OP_WRITE_PIPE: r = write(e->pipe_w, &c, 1); break;
+        case OP_READV: r = readv(e->pipe_r, &iov, 1); break;
+        case OP_WRITEV: r = writev(e->pipe_w, &iov, 1); break;
+        case OP_RECV: r = recv(e->sock_a, &c, 1, 0); break;
+        case OP_SEND: r = send(e->sock_a, &c, 1, 0); break;
+        case OP_RECVFROM: r = recvfrom(e->sock_a, &c, 1, 0, NULL, NULL); break;
+        case OP_SENDTO: r = sendto(e->sock_a, &c, 1, 0, NULL, 0); break;
+        case OP_RECVMSG: r = recvmsg(e->sock_a, &m, 0); break;
+        case OP_SENDMSG: r = sendmsg(e->sock_a, &m, 0); break;
+        case OP_READ_FILE: r = read(e->file, &c, 1); break;
+        case OP_PREAD: r = pread(e->file, &c, 1, 0); break;
+        case OP_PWRITE: r = pwrite(e->file, &c, 1, 0); break;
+        case OP_CLOSE: r = close(e->pipe_w); break;
+        case OP_ACCEPT: r = accept(e->listener, NULL, NULL); break;
+        case OP_CONNECT: {
+            int s = socket(AF_INET, SOCK_STREAM, 0);
+            pthread_cleanup_push(close_fd, &s);
+            r = connect(s, (struct sockaddr*)&e->addr, sizeof e->addr);
+            pthread_cleanup_pop(1);
+            break;
+        }
+        case OP_NANOSLEEP0: r = nanosleep(&zero, NULL); break;
+        case OP_USLEEP0: r = usleep(0); break;
+        case OP_SLEEP0: r = sleep(0); break;
+        case OP_CLOCK_NANOSLEEP0: r = clock_nanosleep(CLOCK_MONOTONIC, 0, &zero, NULL); break;
+        case OP_FCNTL_SETLKW: r = fcntl(e->file, F_SETLKW, &fl); break;
+        case OP_LOCKF: r = lockf(e->file, F_LOCK, 0); break;
+        case OP_COUNT: break;
+    }
+    printf("  %s returned %ld (not cancelled)\n", entry_names[e->op], r);
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void entry_cases(void) {
+    char path[] = "/tmp/grove-cancel-XXXXXX";
+    int file = mkstemp(path);
+    CHECK(file >= 0);
+    unlink(path);
+    CHECK(write(file, "abc", 3) == 3);
+
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(l, (struct sockaddr*)&a, sizeof a) == 0);
+    CHECK(listen(l, 16) == 0);
+    socklen_t alen = sizeof a;
+    CHECK(getsockname(l, (struct sockaddr*)&a, &alen) == 0);
+
+    for (int op = 0; op < OP_COUNT; ++op) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        CHECK(write(p[1], "p", 1) == 1);
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        CHECK(send(sv[1], "s", 1, 0) == 1);
+        int queued = socket(AF_INET, SOCK_STREAM, 0);
+        CHECK(queued >= 0 && connect(queued, (struct sockaddr*)&a, sizeof a) == 0);
+        struct entry_arg e = {(enum entry_op)op, p[0], p[1], sv[0], file, l, a};
+
+        log_buf[0] = '\0';
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, at_entry, &e) == 0);
+        usleep(50000);
+        CHECK(pthread_cancel(t) == 0);
+        void* ret = NULL;
+        CHECK(pthread_join(t, &ret) == 0);
+        char byte = 0;
+        const int pipe_kept = read(p[0], &byte, 1) == 1 && byte == 'p';
+        printf("pending at entry, %s: %s, %s; pipe byte %s\n", entry_names[op],
+               ret == PTHREAD_CANCELED ? "PTHREAD_CANCELED" : "not cancelled", log_buf,
+               pipe_kept ? "still there" : "gone");
+        /* Whoever accepted it, drain the listener's queue. */
+        int c;
+        struct pollfd pl = {l, POLLIN, 0};
+        while (poll(&pl, 1, 0) == 1 && (c = accept(l, NULL, NULL)) >= 0) {
+            close(c);
+        }
+        close(queued);
+        close(p[0]);
+        if (op != OP_CLOSE) {
+            close(p[1]);
+        } else {
+            /* Cancelled at its entry, close closed nothing. */
+            printf("  the write end is %s\n", fcntl(p[1], F_GETFD) >= 0 ? "still open" : "closed");
+            close(p[1]);
+        }
+        close(sv[0]);
+        close(sv[1]);
+    }
+    close(l);
+    close(file);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     pipe_case("read on a pipe", in_read);
@@ -248,6 +399,7 @@ int main(void) {
 
     disabled_case("disabled, then read", 0);
     disabled_case("disabled, then sleep", 1);
+    entry_cases();
 
     printf("end\n");
     tt_report_threads();
