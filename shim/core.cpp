@@ -1,11 +1,14 @@
 // The shim's settings, its start-up, and the per-call decisions (shim.hpp).
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -35,12 +38,120 @@ bool is_main_thread() noexcept {
     return cached == 1;
 }
 
+// ---- one grove per process ------------------------------------------------------
+//
+// The self-contained preload library carries its own copy of libgrove. A
+// program that loads libgrove.so as well (through a library of its own:
+// grove-run sees only the program's direct needs) would run two hubs per
+// thread, each blind to the other's fibers. That is found before main runs,
+// and the process starts over with libgrove_shim.so, which shares the
+// program's libgrove, preloaded in this library's place.
+
+int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
+    const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    const char* slash = std::strrchr(name, '/');
+    const char* base = slash != nullptr ? slash + 1 : name;
+    if (std::strncmp(base, "libgrove.so", 11) == 0) {
+        *static_cast<bool*>(found) = true;
+        return 1;
+    }
+    return 0;
+}
+
+const char* base_name(const char* path, std::size_t len) noexcept {
+    const char* b = path;
+    for (std::size_t i = 0; i < len; ++i) {
+        if (path[i] == '/') {
+            b = path + i + 1;
+        }
+    }
+    return b;
+}
+
+// LD_PRELOAD=... with every entry naming a file called as `self` is
+// replaced by `shared`.
+char* replaced_preload(const char* entry, const char* self, const char* shared) {
+    const char* self_base = base_name(self, std::strlen(self));
+    const std::size_t n = std::strlen(entry) + std::strlen(shared) * (std::strlen(entry) / 2 + 1) + 1;
+    char* out = static_cast<char*>(std::malloc(n));
+    if (out == nullptr) {
+        return nullptr;
+    }
+    std::strcpy(out, "LD_PRELOAD=");
+    const char* p = entry + std::strlen("LD_PRELOAD=");
+    while (*p != '\0') {
+        const std::size_t sep = std::strspn(p, ": ");
+        std::strncat(out, p, sep);
+        p += sep;
+        const std::size_t len = std::strcspn(p, ": ");
+        const char* b = base_name(p, len);
+        if (static_cast<std::size_t>(p + len - b) == std::strlen(self_base) &&
+            std::strncmp(b, self_base, std::strlen(self_base)) == 0) {
+            std::strcat(out, shared);
+        } else {
+            std::strncat(out, p, len);
+        }
+        p += len;
+    }
+    return out;
+}
+
+void restart_with_shared_shim(char** argv, char** envp) {
+    bool found = false;
+    ::dl_iterate_phdr(note_libgrove, &found);
+    if (!found) {
+        return;
+    }
+    Dl_info self{};
+    if (::dladdr(reinterpret_cast<void*>(&note_libgrove), &self) == 0 || self.dli_fname == nullptr) {
+        return;
+    }
+    Dl_info lib{};
+    if (::dladdr(reinterpret_cast<void*>(&detail::assert_fail), &lib) == 0 || lib.dli_fbase != self.dli_fbase) {
+        return;  // the shim and libgrove are apart: this is libgrove_shim.so
+    }
+    char shared[4096];
+    const char* slash = std::strrchr(self.dli_fname, '/');
+    const int dir = slash != nullptr ? static_cast<int>(slash - self.dli_fname + 1) : 0;
+    std::snprintf(shared, sizeof shared, "%.*slibgrove_shim.so", dir, self.dli_fname);
+    const char* why = "libgrove_shim.so is not beside it";
+    if (argv != nullptr && envp != nullptr && ::access(shared, R_OK) == 0) {
+        std::size_t n = 0;
+        while (envp[n] != nullptr) {
+            ++n;
+        }
+        char** env = static_cast<char**>(std::calloc(n + 1, sizeof(char*)));
+        for (std::size_t i = 0; env != nullptr && i < n; ++i) {
+            env[i] = std::strncmp(envp[i], "LD_PRELOAD=", 11) == 0
+                         ? replaced_preload(envp[i], self.dli_fname, shared)
+                         : envp[i];
+            if (env[i] == nullptr) {
+                env = nullptr;
+            }
+        }
+        if (env != nullptr) {
+            ::execve("/proc/self/exe", argv, env);
+        }
+        why = std::strerror(errno);
+    }
+    // Two hubs on a thread would be worse than none: pass every call through.
+    std::fprintf(stderr,
+                 "grove: this program loads libgrove.so, and %s carries its own copy; cannot start over with "
+                 "libgrove_shim.so (%s): the shim is disabled\n",
+                 self.dli_fname, why);
+    config.disabled = true;
+}
+
 // Load-time work is two getenv calls: no lookups, no syscalls (the raw
 // table in lib/sys fills itself entry by entry on first use), so preloading
 // the shim onto a program that never blocks costs it nothing measurable.
-__attribute__((constructor(110))) void shim_init() {
+// glibc passes the program's arguments and environment to constructors.
+__attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) {
     config.disabled = env_on("GROVE_DISABLE");
     config.main_hub = env_on("GROVE_MAIN_HUB");
+    if (!config.disabled) {
+        restart_with_shared_shim(argv, envp);
+    }
     ready.store(true, std::memory_order_release);
 }
 

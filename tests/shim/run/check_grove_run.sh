@@ -3,15 +3,17 @@
 # reach (a missing program, a static binary, a setuid one), LD_PRELOAD kept,
 # and a plain program's output unchanged.
 #
-#   check_grove_run.sh GROVE_RUN STATIC_PROGRAM LINKED_PROGRAM DEFAULT_SHIM_NAME
+#   check_grove_run.sh GROVE_RUN STATIC_PROGRAM LINKED_PROGRAM DEFAULT_SHIM_NAME INDIRECT_PROGRAM
 #
 # LINKED_PROGRAM links libgrove and prints its LD_PRELOAD; DEFAULT_SHIM_NAME
-# is the library grove-run preloads into other programs in this build.
+# is the library grove-run preloads into other programs in this build;
+# INDIRECT_PROGRAM reaches libgrove only through a library of its own.
 set -u
 grove_run=$1
 static_prog=$2
 linked_prog=$3
 default_shim=$4
+indirect_prog=$5
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/grove-run-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -60,6 +62,14 @@ out=$("$grove_run" "$linked_prog" 2>&1)
 case $out in
     "42 "*/libgrove_shim.so) echo "ok   linked-program" ;;
     *) echo "FAIL linked-program: '$out'"; fail=1 ;;
+esac
+# One that reaches libgrove only through a library of its own is started
+# over with libgrove_shim.so: its fiber's plain usleep() parks on the one
+# hub there is.
+out=$(timeout 20 "$grove_run" "$indirect_prog" 2>&1)
+case $out in
+    "42 "*/libgrove_shim.so) echo "ok   indirect-program" ;;
+    *) echo "FAIL indirect-program: '$out'"; fail=1 ;;
 esac
 # An explicit --shim wins, and GROVE_SHIM too.
 out=$("$grove_run" --shim "$tmp/plain-file" /bin/sh -c 'echo "$LD_PRELOAD"' 2>/dev/null)
