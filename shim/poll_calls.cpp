@@ -1,12 +1,14 @@
-// poll, ppoll, select, pselect, epoll_wait, epoll_pwait. Every answer comes
-// from the real call with a zero timeout, so it is exactly the kernel's; the
-// shim only decides when to ask again: it parks the fiber until one of the
-// fds may be ready (or the timeout passes) instead of blocking the thread.
+// poll, ppoll, select, pselect, epoll_wait, epoll_pwait, epoll_pwait2.
+// Every answer comes from the real call with a zero timeout, so it is
+// exactly the kernel's; the shim only decides when to ask again: it parks
+// the fiber until one of the fds may be ready (or the timeout passes)
+// instead of blocking the thread.
 //
 // Waiting on several fds uses a short-lived epoll set of the caller's fds,
 // itself waited on by the hub; one fd is waited on directly.
-// A sigmask (ppoll, pselect, epoll_pwait) is applied around the wait with
-// pthread_sigmask: not atomically as the kernel does (see README).
+// A sigmask (ppoll, pselect, epoll_pwait, epoll_pwait2) is applied around
+// the wait with pthread_sigmask: not atomically as the kernel does (see
+// README).
 
 #include <poll.h>
 #include <pthread.h>
@@ -228,6 +230,27 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
     }
 }
 
+// epoll_pwait and epoll_pwait2 once they would wait.
+int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, const sigset_t* mask) noexcept {
+    SignalWindow window(&Hub::current());
+    MaskScope scope(mask);
+    for (;;) {
+        const int r = sys::epoll_wait(ep, events, max, 0);
+        if (r != 0 || passed(deadline)) {
+            return r;
+        }
+        if (detail::io_wait(ep, POLLIN, deadline) != 0) {
+            if (errno == ETIMEDOUT && passed(deadline)) {
+                continue;
+            }
+            if (errno == ECANCELED || errno == ETIMEDOUT) {
+                errno = EINTR;
+            }
+            return -1;
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -235,6 +258,7 @@ extern "C" {
 void __chk_fail(void) __attribute__((noreturn));
 
 int poll(struct pollfd* fds, nfds_t n, int timeout) {
+    GROVE_CANCELLATION_POINT(-1);
     if (timeout == 0 || hub_for_call() == nullptr) {
         return sys::poll(fds, n, timeout);
     }
@@ -242,6 +266,7 @@ int poll(struct pollfd* fds, nfds_t n, int timeout) {
 }
 
 int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask) {
+    GROVE_CANCELLATION_POINT(-1);
     if ((ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) || hub_for_call() == nullptr) {
         return sys::ppoll(fds, n, ts, mask);
     }
@@ -268,6 +293,7 @@ int __ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* ts, const s
 
 int select(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
            struct timeval* __restrict tv) {
+    GROVE_CANCELLATION_POINT(-1);
     if ((tv != nullptr && tv->tv_sec == 0 && tv->tv_usec == 0) || hub_for_call() == nullptr || nfds < 0 ||
         nfds > FD_SETSIZE) {
         return sys::select(nfds, r, w, e, tv);
@@ -297,6 +323,7 @@ int select(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restr
 
 int pselect(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
             const struct timespec* __restrict ts, const sigset_t* __restrict mask) {
+    GROVE_CANCELLATION_POINT(-1);
     if ((ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) || hub_for_call() == nullptr || nfds < 0 ||
         nfds > FD_SETSIZE) {
         return sys::pselect(nfds, r, w, e, ts, mask);
@@ -309,35 +336,32 @@ int pselect(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __rest
 }
 
 int epoll_pwait(int ep, struct epoll_event* events, int max, int timeout, const sigset_t* mask) {
+    GROVE_CANCELLATION_POINT(-1);
     if (timeout == 0 || hub_for_call() == nullptr) {
         return sys::epoll_pwait(ep, events, max, timeout, mask);
     }
-    const Nanos deadline = deadline_ms(timeout);
-    SignalWindow window(&Hub::current());
-    MaskScope scope(mask);
-    for (;;) {
-        const int r = sys::epoll_wait(ep, events, max, 0);
-        if (r != 0 || passed(deadline)) {
-            return r;
-        }
-        int w;
-        {
-            SignalWindow window(&Hub::current());
-            w = detail::io_wait(ep, POLLIN, deadline);
-        }
-        if (w != 0) {
-            if (errno == ETIMEDOUT && passed(deadline)) {
-                continue;
-            }
-            if (errno == ECANCELED || errno == ETIMEDOUT) {
-                errno = EINTR;
-            }
-            return -1;
-        }
+    return epoll_until(ep, events, max, deadline_ms(timeout), mask);
+}
+
+int epoll_pwait2(int ep, struct epoll_event* events, int max, const struct timespec* ts, const sigset_t* mask) {
+    GROVE_CANCELLATION_POINT(-1);
+    if (hub_for_call() == nullptr) {
+        return sys::epoll_pwait2(ep, events, max, ts, mask);
     }
+    struct timespec t{};
+    std::uint64_t m;
+    // A bad pointer, a malformed or a zero timeout, a bad mask pointer: the
+    // real call answers at once.
+    if ((ts != nullptr && (!copy_from_user(&t, ts, sizeof t) || t.tv_sec < 0 || t.tv_nsec < 0 ||
+                           t.tv_nsec >= 1'000'000'000 || (t.tv_sec == 0 && t.tv_nsec == 0))) ||
+        (mask != nullptr && !copy_from_user(&m, mask, sizeof m))) {
+        return sys::epoll_pwait2(ep, events, max, ts, mask);
+    }
+    return epoll_until(ep, events, max, deadline_ts(ts != nullptr ? &t : nullptr), mask);
 }
 
 int epoll_wait(int ep, struct epoll_event* events, int max, int timeout) {
+    GROVE_CANCELLATION_POINT(-1);
     return epoll_pwait(ep, events, max, timeout, nullptr);
 }
 

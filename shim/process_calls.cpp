@@ -1,8 +1,9 @@
-// waitpid/wait/wait4 wait for a child without blocking the thread: through
-// a pidfd when there is one child to wait for, else by polling with a
-// backoff. fork gives the child a fresh hub holding only the forking fiber.
+// waitpid/wait/wait4/waitid wait for a child without blocking the thread:
+// through a pidfd when there is one child to wait for, else by polling with
+// a backoff. fork gives the child a fresh hub holding only the forking fiber.
 // sched_yield is a fiber yield.
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -31,6 +32,42 @@ bool nap(Hub* hub, Nanos d) noexcept {
     return false;
 }
 
+// A pidfd for pid, or -1; errno is left alone either way.
+int open_pidfd(pid_t pid) noexcept {
+    ErrnoGuard keep;
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+// Parks until `look()` says the wait is over (true): woken by pidfd's
+// readability when pidfd >= 0, else by polling with a backoff. 0 then;
+// -1 with errno EINTR when a signal without SA_RESTART, a kill or a
+// grove::Timeout cuts it short.
+// Not noexcept: `look` makes the real calls, cancellation points.
+template <class Look>
+int wait_until(Hub* hub, int pidfd, Look&& look) {
+    Nanos backoff = 1'000'000;
+    for (;;) {
+        int w;
+        if (pidfd >= 0) {
+            SignalWindow window(hub);
+            w = detail::io_wait(pidfd, POLLIN, kNoDeadline);
+        } else {
+            w = nap(hub, backoff) ? 0 : -1;
+            backoff = std::min<Nanos>(backoff * 2, 50'000'000);
+        }
+        if (w != 0) {
+            if (errno == EINTR && restarts(hub, false)) {
+                continue;
+            }
+            errno = EINTR;
+            return -1;
+        }
+        if (look()) {
+            return 0;
+        }
+    }
+}
+
 // Not noexcept: waitpid is a cancellation point, and where the call passes
 // through (an OS thread without a hub), glibc's cancellation unwinds
 // through this frame.
@@ -47,38 +84,16 @@ pid_t wait_child(pid_t pid, int options, Call&& call) {
     // One child, exit only: its pidfd becomes readable when it ends.
     int pidfd = -1;
     if (pid > 0 && (options & (WUNTRACED | WCONTINUED)) == 0) {
-        pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        pidfd = open_pidfd(pid);
     }
-    Nanos backoff = 1'000'000;
-    for (;;) {
-        int w;
-        if (pidfd >= 0) {
-            SignalWindow window(hub);
-            w = detail::io_wait(pidfd, POLLIN, kNoDeadline);
-        } else {
-            w = nap(hub, backoff) ? 0 : -1;
-            backoff = std::min<Nanos>(backoff * 2, 50'000'000);
-        }
-        if (w != 0) {
-            if (errno == EINTR && restarts(hub, false)) {
-                continue;
-            }
-            if (pidfd >= 0) {
-                detail::io_close(pidfd);
-            }
-            errno = EINTR;
-            return -1;
-        }
-        r = call(options | WNOHANG);
-        if (r != 0) {
-            if (pidfd >= 0) {
-                const int e = errno;
-                detail::io_close(pidfd);
-                errno = e;
-            }
-            return r;
-        }
+    if (wait_until(hub, pidfd, [&] { return (r = call(options | WNOHANG)) != 0; }) != 0) {
+        r = -1;
     }
+    if (pidfd >= 0) {
+        ErrnoGuard keep;
+        detail::io_close(pidfd);
+    }
+    return r;
 }
 
 }  // namespace
@@ -86,15 +101,64 @@ pid_t wait_child(pid_t pid, int options, Call&& call) {
 extern "C" {
 
 pid_t waitpid(pid_t pid, int* status, int options) {
+    GROVE_CANCELLATION_POINT(-1);
     return wait_child(pid, options, [&](int opts) { return sys::waitpid(pid, status, opts); });
 }
 
 pid_t wait(int* status) {
+    GROVE_CANCELLATION_POINT(-1);
     return waitpid(-1, status, 0);
 }
 
 pid_t wait4(pid_t pid, int* status, int options, struct rusage* usage) noexcept {
+    GROVE_CANCELLATION_POINT(-1);
     return wait_child(pid, options, [&](int opts) { return sys::wait4(pid, status, opts, usage); });
+}
+
+// A child is looked for with WNOWAIT into a siginfo of the shim's own; once
+// one is there (or the look fails: ECHILD, EINVAL), the real call with the
+// caller's arguments answers at once, so infop (even a bad one: EFAULT) is
+// filled exactly as the kernel fills it. A pidfd (P_PID, or P_PIDFD's own)
+// wakes an exit-only wait; anything else is polled with a backoff.
+int waitid(idtype_t idtype, id_t id, siginfo_t* infop, int options) {
+    GROVE_CANCELLATION_POINT(-1);
+    Hub* hub = hub_for_call();
+    if (hub == nullptr || (options & WNOHANG) != 0) {
+        return sys::waitid(idtype, id, infop, options);
+    }
+    auto waitable = [&] {
+        siginfo_t peek;
+        peek.si_pid = 0;
+        return sys::waitid(idtype, id, &peek, options | WNOHANG | WNOWAIT) != 0 || peek.si_pid != 0;
+    };
+    if (!waitable()) {
+        const bool exit_only = (options & (WSTOPPED | WCONTINUED)) == 0;
+        int pidfd = -1;
+        bool own = false;
+        if (exit_only && idtype == P_PID && static_cast<pid_t>(id) > 0) {
+            pidfd = open_pidfd(static_cast<pid_t>(id));
+            own = pidfd >= 0;
+        } else if (idtype == P_PIDFD) {
+            // The kernel never waits on a pidfd opened PIDFD_NONBLOCK
+            // (EAGAIN), nor on a bad fd: the real call answers at once.
+            const int fl = sys::fcntl(static_cast<int>(id), F_GETFL);
+            if (fl < 0 || (fl & O_NONBLOCK) != 0) {
+                return sys::waitid(idtype, id, infop, options);
+            }
+            if (exit_only) {
+                pidfd = static_cast<int>(id);
+            }
+        }
+        const int w = wait_until(hub, pidfd, waitable);
+        if (own) {
+            ErrnoGuard keep;
+            detail::io_close(pidfd);
+        }
+        if (w != 0) {
+            return -1;
+        }
+    }
+    return sys::waitid(idtype, id, infop, options);
 }
 
 int sched_yield(void) noexcept {

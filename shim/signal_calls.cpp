@@ -5,10 +5,20 @@
 //
 // The kernel sees the trampoline; the user sees only its own handler:
 // sigaction's old action reports what the user installed.
+//
+// pause, sigsuspend and the sigwait family wait for signals cooperatively:
+// pause and sigsuspend park until a handler runs; sigwait, sigwaitinfo and
+// sigtimedwait park on a signalfd of their set (readable while one of its
+// signals is pending) and take the signal with the real sigtimedwait and a
+// zero timeout, so the siginfo is the kernel's.
 
+#include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 
 #include <atomic>
+#include <bit>
+#include <cstring>
 
 #include "shim.hpp"
 #include "signals.hpp"
@@ -45,6 +55,164 @@ bool wrappable(int sig) noexcept {
     // itself handles for the overflow report.
     return ready.load(std::memory_order_acquire) && !config.disabled && sig > 0 && sig < 64 && sig != SIGSEGV &&
            sig != SIGBUS && sig != SIGKILL && sig != SIGSTOP;
+}
+
+constexpr Nanos kFirstNap = 1'000'000;
+constexpr Nanos kMaxNap = 50'000'000;
+constexpr struct timespec kZero{0, 0};
+
+bool passed(Nanos deadline) noexcept {
+    return deadline != kNoDeadline && detail::now_ns() >= deadline;
+}
+
+// The first 64 signals of a set (bit sig - 1), as the kernel reads it.
+std::uint64_t low_bits(const sigset_t* set) noexcept {
+    std::uint64_t bits;
+    std::memcpy(&bits, set, sizeof bits);
+    return bits;
+}
+
+// Parks the fiber until a signal handler runs (true), or a kill or a
+// grove::Timeout cuts the wait short (false; recorded as deferred). The
+// caller holds a SignalWindow.
+bool park_until_handler(Hub* hub) noexcept {
+    for (;;) {
+        detail::Waiter w;
+        const detail::WakeReason why = hub->park(w, kNoDeadline, true);
+        if (why == detail::WakeReason::interrupted) {
+            return true;
+        }
+        if (why == detail::WakeReason::killed || why == detail::WakeReason::scope_timeout) {
+            detail::defer_interruption(w);
+            return false;
+        }
+    }
+}
+
+// Sleeps until `until`: 0 when it passed, else -1 with errno EINTR (a
+// handler ran), ECANCELED or ETIMEDOUT (a kill or a grove::Timeout). The
+// caller holds a SignalWindow.
+int nap_until(Hub* hub, Nanos until) noexcept {
+    detail::Waiter w;
+    const detail::WakeReason why = hub->park(w, until, true);
+    if (why == detail::WakeReason::timed_out) {
+        return 0;
+    }
+    const int e = detail::defer_interruption(w);
+    errno = e != 0 ? e : EINTR;
+    return -1;
+}
+
+// The kernel gives a signal to a sigwait that waits for it even when the
+// thread leaves it unblocked: the handler does not run. While a fiber
+// waits, the set's signals that have a handler and that the thread leaves
+// unblocked are blocked (for every fiber of the thread: they share its
+// mask), so that they stay pending for the wait.
+class BlockCaught {
+public:
+    explicit BlockCaught(const sigset_t* set) noexcept {
+        std::uint64_t want = 0;
+        for (std::uint64_t bits = low_bits(set); bits != 0; bits &= bits - 1) {
+            const int sig = std::countr_zero(bits) + 1;
+            if (sig < 64 && slots[sig].wrapped.load(std::memory_order_acquire)) {
+                want |= std::uint64_t{1} << (sig - 1);
+            }
+        }
+        if (want == 0) {
+            return;
+        }
+        ErrnoGuard keep;
+        sigset_t block;
+        sigset_t old;
+        sigemptyset(&block);
+        std::memcpy(&block, &want, sizeof want);
+        if (pthread_sigmask(SIG_BLOCK, &block, &old) != 0) {
+            return;
+        }
+        added_ = want & ~low_bits(&old);
+    }
+    ~BlockCaught() {
+        if (added_ != 0) {
+            ErrnoGuard keep;
+            sigset_t unblock;
+            sigemptyset(&unblock);
+            std::memcpy(&unblock, &added_, sizeof added_);
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+        }
+    }
+    bool blocked_any() const noexcept { return added_ != 0; }
+    BlockCaught(const BlockCaught&) = delete;
+    BlockCaught& operator=(const BlockCaught&) = delete;
+
+private:
+    std::uint64_t added_ = 0;
+};
+
+// sigtimedwait until `deadline`, cooperatively: the real call with a zero
+// timeout first; while it says EAGAIN, a wait on a signalfd of the set
+// (or, without one, naps with a backoff). EAGAIN when the deadline passes,
+// EINTR when a handler ran (never restarted, as signal(7) says) or a kill
+// or grove::Timeout cut the wait short (then `cut` is set).
+int wait_signal(Hub* hub, const sigset_t* set, siginfo_t* info, Nanos deadline, bool& cut) noexcept {
+    cut = false;
+    const int saved = errno;
+    int r = sys::sigtimedwait(set, info, &kZero);
+    if (r >= 0 || errno != EAGAIN || passed(deadline)) {
+        return r;  // also EFAULT for a bad set: *set is readable past here
+    }
+    BlockCaught block(set);
+    SignalWindow window(hub);
+    const int sfd = ::signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+    Nanos nap = kFirstNap;
+    // A caught signal may have come before it was blocked: look again.
+    bool look = block.blocked_any();
+    for (;;) {
+        if (look) {
+            r = sys::sigtimedwait(set, info, &kZero);
+            if (r >= 0) {
+                errno = saved;
+                break;
+            }
+            if (errno != EAGAIN || passed(deadline)) {
+                break;
+            }
+        }
+        look = true;
+        int w;
+        if (sfd >= 0) {
+            w = detail::io_wait(sfd, POLLIN, deadline);
+        } else {
+            // No signalfd (out of fds): look again after a backoff.
+            Nanos until = detail::now_ns() + nap;
+            if (deadline != kNoDeadline && deadline < until) {
+                until = deadline;
+            }
+            w = nap_until(hub, until);
+            nap = std::min(nap * 2, kMaxNap);
+        }
+        const bool timed_out = w != 0 && errno == ETIMEDOUT && passed(deadline);
+        if (w != 0 && !timed_out) {
+            const bool handler = errno == EINTR;
+            cut = !handler;
+            // After a handler, the kernel still takes a signal of the set
+            // that came meanwhile; a kill takes none.
+            if (handler) {
+                r = sys::sigtimedwait(set, info, &kZero);
+                if (r >= 0) {
+                    errno = saved;
+                    break;
+                }
+            }
+            errno = EINTR;
+            r = -1;
+            break;
+        }
+    }
+    if (sfd >= 0) {
+        ErrnoGuard keep;
+        detail::io_close(sfd);
+    }
+    return r;
 }
 
 }  // namespace
@@ -121,6 +289,104 @@ sighandler_t signal(int sig, sighandler_t handler) noexcept {
         return SIG_ERR;
     }
     return old.sa_handler;
+}
+
+// Never restarted, even under SA_RESTART: -1/EINTR once a handler ran. A
+// kill or grove::Timeout ends it the same way.
+int pause(void) {
+    GROVE_CANCELLATION_POINT(-1);
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::pause();
+    }
+    {
+        SignalWindow window(hub);
+        park_until_handler(hub);
+    }
+    errno = EINTR;
+    return -1;
+}
+
+// The thread's mask is *mask while the fiber waits: every fiber of the OS
+// thread runs under it meanwhile (they share the thread's mask), and two
+// fibers in sigsuspend at once restore each other's masks out of order.
+int sigsuspend(const sigset_t* mask) {
+    GROVE_CANCELLATION_POINT(-1);
+    Hub* hub = hub_for_call();
+    std::uint64_t bits;
+    if (hub == nullptr || !copy_from_user(&bits, mask, sizeof bits)) {
+        return sys::sigsuspend(mask);  // a bad mask: EFAULT from libc
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    std::memcpy(&set, &bits, sizeof bits);
+    {
+        // Open before the mask changes: a pending signal it unblocks runs
+        // its handler at once, and that must end this call.
+        SignalWindow window(hub);
+        sigset_t old;
+        const bool swapped = pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
+        park_until_handler(hub);
+        if (swapped) {
+            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        }
+    }
+    errno = EINTR;
+    return -1;
+}
+
+int sigtimedwait(const sigset_t* __restrict set, siginfo_t* __restrict info, const struct timespec* __restrict ts) {
+    GROVE_CANCELLATION_POINT(-1);
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::sigtimedwait(set, info, ts);
+    }
+    Nanos deadline = kNoDeadline;
+    if (ts != nullptr) {
+        struct timespec t;
+        // A bad pointer, a malformed or a zero timeout: the real call
+        // answers at once.
+        if (!copy_from_user(&t, ts, sizeof t) || t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1'000'000'000 ||
+            (t.tv_sec == 0 && t.tv_nsec == 0)) {
+            return sys::sigtimedwait(set, info, ts);
+        }
+        if (t.tv_sec < 1'000'000'000) {
+            deadline = detail::now_ns() + static_cast<Nanos>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+        }
+    }
+    bool cut;
+    return wait_signal(hub, set, info, deadline, cut);
+}
+
+int sigwaitinfo(const sigset_t* __restrict set, siginfo_t* __restrict info) {
+    GROVE_CANCELLATION_POINT(-1);
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::sigwaitinfo(set, info);
+    }
+    bool cut;
+    return wait_signal(hub, set, info, kNoDeadline, cut);
+}
+
+// As libc's: returns the error number, and waits again after a handler
+// ran. A kill or grove::Timeout ends it with EINTR.
+int sigwait(const sigset_t* __restrict set, int* __restrict sig) {
+    GROVE_CANCELLATION_POINT(ECANCELED);
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::sigwait(set, sig);
+    }
+    siginfo_t info;
+    int r;
+    bool cut = false;
+    do {
+        r = wait_signal(hub, set, &info, kNoDeadline, cut);
+    } while (r < 0 && errno == EINTR && !cut);
+    if (r < 0) {
+        return errno;
+    }
+    *sig = r;
+    return 0;
 }
 
 }  // extern "C"

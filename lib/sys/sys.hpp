@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <atomic>
 #include <cstdio>
@@ -78,6 +79,12 @@ namespace grove::sys {
     X(sleep, unsigned int, (unsigned int s), (s))                                                     \
     X(usleep, int, (useconds_t u), (u))                                                               \
     X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))             \
+    X(pause, int, (), ())                                                                             \
+    X(sigsuspend, int, (const sigset_t* m), (m))                                                      \
+    X(sigwait, int, (const sigset_t* s, int* sig), (s, sig))                                          \
+    X(sigwaitinfo, int, (const sigset_t* s, siginfo_t* i), (s, i))                                    \
+    X(sigtimedwait, int, (const sigset_t* s, siginfo_t* i, const struct timespec* t), (s, i, t))      \
+    X(waitid, int, (idtype_t t, id_t id, siginfo_t* i, int o), (t, id, i, o))                         \
     X(fclose, int, (FILE * f), (f))                                                                   \
     X(popen, FILE*, (const char* c, const char* m), (c, m))                                           \
     X(pclose, int, (FILE * f), (f))                                                                   \

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/uio.h>
 #include <sys/socket.h>
@@ -212,7 +213,9 @@ static void disabled_case(const char* name, int sleep_instead) {
 enum entry_op {
     OP_READ_PIPE, OP_WRITE_PIPE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO,
     OP_RECVMSG, OP_SENDMSG, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_CLOSE, OP_ACCEPT, OP_CONNECT,
-    OP_NANOSLEEP0, OP_USLEEP0, OP_SLEEP0, OP_CLOCK_NANOSLEEP0, OP_FCNTL_SETLKW, OP_LOCKF, OP_COUNT
+    OP_NANOSLEEP0, OP_USLEEP0, OP_SLEEP0, OP_CLOCK_NANOSLEEP0, OP_FCNTL_SETLKW, OP_LOCKF, OP_POLL0,
+    OP_PPOLL0, OP_SELECT0, OP_PSELECT0, OP_EPOLL_WAIT0, OP_EPOLL_PWAIT2_0, OP_WAITPID_NOHANG, OP_WAITID_NOHANG,
+    OP_SIGTIMEDWAIT0, OP_PAUSE, OP_SIGSUSPEND, OP_COUNT
 };
 
 static const char* const entry_names[OP_COUNT] = {
@@ -220,7 +223,10 @@ static const char* const entry_names[OP_COUNT] = {
     "send with room", "recvfrom with data", "sendto with room", "recvmsg with data", "sendmsg with room",
     "read of a regular file", "pread", "pwrite", "close", "accept with a queued connection",
     "connect to a listener", "nanosleep(0)", "usleep(0)", "sleep(0)", "clock_nanosleep(0)",
-    "fcntl(F_SETLKW) on a free lock", "lockf(F_LOCK) on a free lock",
+    "fcntl(F_SETLKW) on a free lock", "lockf(F_LOCK) on a free lock", "poll(0 ms) on a readable pipe",
+    "ppoll(0) on a readable pipe", "select(0) on a readable pipe", "pselect(0) on a readable pipe",
+    "epoll_wait(0)", "epoll_pwait2(0)", "waitpid(WNOHANG)", "waitid(WNOHANG)", "sigtimedwait(0)", "pause",
+    "sigsuspend",
 };
 
 struct entry_arg {
@@ -285,6 +291,56 @@ static void* at_entry(void* arg) {
         case OP_CLOCK_NANOSLEEP0: r = clock_nanosleep(CLOCK_MONOTONIC, 0, &zero, NULL); break;
         case OP_FCNTL_SETLKW: r = fcntl(e->file, F_SETLKW, &fl); break;
         case OP_LOCKF: r = lockf(e->file, F_LOCK, 0); break;
+        case OP_POLL0: {
+            struct pollfd pf = {e->pipe_r, POLLIN, 0};
+            r = poll(&pf, 1, 0);
+            break;
+        }
+        case OP_PPOLL0: {
+            struct pollfd pf = {e->pipe_r, POLLIN, 0};
+            r = ppoll(&pf, 1, &zero, NULL);
+            break;
+        }
+        case OP_SELECT0:
+        case OP_PSELECT0: {
+            fd_set rs;
+            FD_ZERO(&rs);
+            FD_SET(e->pipe_r, &rs);
+            struct timeval tv = {0, 0};
+            r = e->op == OP_SELECT0 ? select(e->pipe_r + 1, &rs, NULL, NULL, &tv)
+                                    : pselect(e->pipe_r + 1, &rs, NULL, NULL, &zero, NULL);
+            break;
+        }
+        case OP_EPOLL_WAIT0:
+        case OP_EPOLL_PWAIT2_0: {
+            int ep = epoll_create1(0);
+            struct epoll_event ev = {EPOLLIN, {0}};
+            epoll_ctl(ep, EPOLL_CTL_ADD, e->pipe_r, &ev);
+            pthread_cleanup_push(close_fd, &ep);
+            r = e->op == OP_EPOLL_WAIT0 ? epoll_wait(ep, &ev, 1, 0) : epoll_pwait2(ep, &ev, 1, &zero, NULL);
+            pthread_cleanup_pop(1);
+            break;
+        }
+        case OP_WAITPID_NOHANG: r = waitpid(-1, NULL, WNOHANG); break;
+        case OP_WAITID_NOHANG: {
+            siginfo_t si;
+            r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
+            break;
+        }
+        case OP_SIGTIMEDWAIT0: {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR2);
+            r = sigtimedwait(&set, NULL, &zero);
+            break;
+        }
+        case OP_PAUSE: r = pause(); break;
+        case OP_SIGSUSPEND: {
+            sigset_t none;
+            sigemptyset(&none);
+            r = sigsuspend(&none);
+            break;
+        }
         case OP_COUNT: break;
     }
     printf("  %s returned %ld (not cancelled)\n", entry_names[e->op], r);

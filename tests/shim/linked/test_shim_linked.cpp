@@ -2052,3 +2052,483 @@ BOOST_AUTO_TEST_CASE(kill_of_a_fiber_blocked_in_flock_or_setlkw_gives_ecanceled)
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- waiting for signals and children: pause, sigsuspend, the sigwait family,
+// waitid, epoll_pwait2 ------------------------------------------------------------
+
+#include <sys/epoll.h>
+
+namespace {
+
+// Blocks `sig` in this thread for the scope, then takes whatever of it is
+// still pending and restores the old mask.
+struct BlockSignal {
+    int sig;
+    sigset_t old{};
+    explicit BlockSignal(int s) : sig(s) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        BOOST_REQUIRE(::pthread_sigmask(SIG_BLOCK, &set, &old) == 0);
+    }
+    ~BlockSignal() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        const timespec zero{0, 0};
+        while (::sigtimedwait(&set, nullptr, &zero) > 0) {
+        }
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+};
+
+volatile std::sig_atomic_t usr2_hits = 0;
+void on_usr2(int) {
+    usr2_hits = usr2_hits + 1;
+}
+
+// A SIGUSR2 handler (no SA_RESTART) for the scope.
+struct Usr2Handler {
+    struct sigaction old{};
+    Usr2Handler() {
+        usr2_hits = 0;
+        struct sigaction sa{};
+        sa.sa_handler = &on_usr2;
+        sigemptyset(&sa.sa_mask);
+        BOOST_REQUIRE(::sigaction(SIGUSR2, &sa, &old) == 0);
+    }
+    ~Usr2Handler() { ::sigaction(SIGUSR2, &old, nullptr); }
+};
+
+bool blocked_now(int sig) {
+    sigset_t cur;
+    ::pthread_sigmask(SIG_BLOCK, nullptr, &cur);
+    return sigismember(&cur, sig) == 1;
+}
+
+sigset_t only(int sig) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    return set;
+}
+
+// A fiber that counts 10 ms grove sleeps `n` times, then runs `then`.
+template <class Then>
+grove::Fiber<void> count_then(long& counter, int n, Then then) {
+    return grove::spawn([&counter, n, then] {
+        for (int i = 0; i < n; ++i) {
+            grove::this_fiber::sleep_for(10ms);
+            ++counter;
+        }
+        then();
+    });
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(shim_linked_signal_waits, Bounded)
+
+BOOST_AUTO_TEST_CASE(sigwaitinfo_in_a_fiber_lets_another_fiber_count_then_send_the_signal) {
+    BlockSignal blocked(SIGUSR1);
+    const pthread_t self = ::pthread_self();
+    long counter = 0;
+    long counted_when_woken = -1;
+    int r = 0;
+    siginfo_t si{};
+    auto waiter = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        r = ::sigwaitinfo(&set, &si);
+        counted_when_woken = counter;
+    });
+    auto sender = count_then(counter, 10, [self] { ::pthread_kill(self, SIGUSR1); });
+    settle(waiter, 3s, "sigwaitinfo");
+    settle(sender, 1s, "sender");
+    BOOST_TEST(r == SIGUSR1);
+    BOOST_TEST(si.si_signo == SIGUSR1);
+    BOOST_TEST(si.si_code == SI_USER);  // tkill, folded by libc as on a plain call
+    BOOST_TEST(si.si_pid == ::getpid());
+    BOOST_TEST(counted_when_woken == 10);
+}
+
+BOOST_AUTO_TEST_CASE(sigwait_in_a_fiber_takes_a_signal_sent_by_another_fiber) {
+    BlockSignal blocked(SIGUSR1);
+    const pthread_t self = ::pthread_self();
+    long counter = 0;
+    int r = -1;
+    int sig = 0;
+    auto waiter = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        r = ::sigwait(&set, &sig);
+    });
+    auto sender = count_then(counter, 5, [self] { ::pthread_kill(self, SIGUSR1); });
+    settle(waiter, 3s, "sigwait");
+    settle(sender, 1s, "sender");
+    BOOST_TEST(r == 0);
+    BOOST_TEST(sig == SIGUSR1);
+    BOOST_TEST(counter == 5);
+}
+
+BOOST_AUTO_TEST_CASE(sigtimedwait_in_a_fiber_times_out_with_eagain_while_others_run) {
+    BlockSignal blocked(SIGUSR1);
+    Ticker ticker;
+    int r = 0;
+    int err = 0;
+    long ms = 0;
+    long ticks = 0;
+    auto waiter = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        const timespec limit{0, 150'000'000};
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        r = ::sigtimedwait(&set, nullptr, &limit);
+        err = errno;
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(waiter, 3s, "sigtimedwait");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EAGAIN);
+    BOOST_TEST(ms >= 145);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(ticks >= 10);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_sigtimedwait_gives_eintr_then_fiber_exit) {
+    BlockSignal blocked(SIGUSR1);
+    int r = 0;
+    int err = 0;
+    bool after_suspension = false;
+    auto f = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        const timespec limit{5, 0};
+        r = ::sigtimedwait(&set, nullptr, &limit);
+        err = errno;
+        grove::this_fiber::yield();
+        after_suspension = true;
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    const auto t0 = Clock::now();
+    f.kill();
+    if (settle(f, 1s, "killed sigtimedwait")) {
+        BOOST_TEST(ms_since(t0) < 100);
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(!after_suspension);
+    // The fiber took no signal: one sent now is still there to take.
+    ::pthread_kill(::pthread_self(), SIGUSR1);
+    const sigset_t set = only(SIGUSR1);
+    const timespec zero{0, 0};
+    BOOST_TEST(::sigtimedwait(&set, nullptr, &zero) == SIGUSR1);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_sigwait_returns_eintr) {
+    BlockSignal blocked(SIGUSR1);
+    int r = 0;
+    auto f = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        int sig = 0;
+        r = ::sigwait(&set, &sig);
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    f.kill();
+    if (settle(f, 1s, "killed sigwait")) {
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == EINTR);
+}
+
+BOOST_AUTO_TEST_CASE(grove_timeout_around_sigwaitinfo_gives_eintr_then_timeout_error) {
+    BlockSignal blocked(SIGUSR1);
+    int r = 0;
+    int err = 0;
+    long ms = 0;
+    bool threw = false;
+    auto f = grove::spawn([&] {
+        grove::Timeout limit(100ms);
+        const sigset_t set = only(SIGUSR1);
+        const auto t0 = Clock::now();
+        r = ::sigwaitinfo(&set, nullptr);
+        err = errno;
+        ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError& e) {
+            threw = e.source() == &limit;
+        }
+    });
+    settle(f, 2s, "sigwaitinfo under Timeout");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms >= 95);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(threw);
+}
+
+BOOST_AUTO_TEST_CASE(sigwaitinfo_in_a_fiber_gives_eintr_when_a_handler_outside_the_set_runs) {
+    BlockSignal blocked(SIGUSR1);
+    AlarmHandler handler(SA_RESTART);  // never restarted all the same
+    int r = 0;
+    int err = 0;
+    long ms = 0;
+    auto f = grove::spawn([&] {
+        const sigset_t set = only(SIGUSR1);
+        const auto t0 = Clock::now();
+        r = ::sigwaitinfo(&set, nullptr);
+        err = errno;
+        ms = ms_since(t0);
+    });
+    AlarmHandler::fire_after(100ms);
+    settle(f, 3s, "sigwaitinfo");
+    BOOST_TEST(alarm_hits == 1);
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms < 1000);
+}
+
+BOOST_AUTO_TEST_CASE(pause_in_a_fiber_ends_when_another_fiber_sends_a_handled_signal) {
+    Usr2Handler handler;
+    Ticker ticker;
+    int r = 0;
+    int err = 0;
+    long ticks = 0;
+    auto waiter = grove::spawn([&] {
+        const long before = ticker.count();
+        r = ::pause();
+        err = errno;
+        ticks = ticker.count() - before;
+    });
+    auto sender = grove::spawn([] {
+        grove::this_fiber::sleep_for(100ms);
+        ::kill(::getpid(), SIGUSR2);
+    });
+    settle(waiter, 3s, "pause");
+    settle(sender, 1s, "sender");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(usr2_hits == 1);
+    BOOST_TEST(ticks >= 10);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_pause_gives_eintr_then_fiber_exit) {
+    int r = 0;
+    int err = 0;
+    auto f = grove::spawn([&] {
+        r = ::pause();
+        err = errno;
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    f.kill();
+    if (settle(f, 1s, "killed pause")) {
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+}
+
+BOOST_AUTO_TEST_CASE(sigsuspend_in_a_fiber_unblocks_for_the_wait_and_restores_the_mask) {
+    Usr2Handler handler;
+    BlockSignal blocked(SIGUSR2);
+    const pthread_t self = ::pthread_self();
+    long counter = 0;
+    int r = 0;
+    int err = 0;
+    long counted_when_woken = -1;
+    auto waiter = grove::spawn([&] {
+        sigset_t none;
+        sigemptyset(&none);
+        r = ::sigsuspend(&none);
+        err = errno;
+        counted_when_woken = counter;
+    });
+    auto sender = count_then(counter, 10, [self] { ::pthread_kill(self, SIGUSR2); });
+    settle(waiter, 3s, "sigsuspend");
+    settle(sender, 1s, "sender");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(usr2_hits == 1);
+    BOOST_TEST(counted_when_woken == 10);
+    BOOST_TEST(blocked_now(SIGUSR2));
+}
+
+BOOST_AUTO_TEST_CASE(waitid_in_a_fiber_on_a_child_that_sleeps_lets_others_run) {
+    for (const idtype_t type : {P_PID, P_ALL}) {
+        pid_t pid = -1;
+        auto forker = grove::spawn([&] {
+            pid = ::fork();
+            if (pid == 0) {
+                ::usleep(100'000);
+                std::_Exit(7);
+            }
+        });
+        settle(forker, 1s, "forker");
+        BOOST_REQUIRE(pid > 0);
+        Ticker ticker;
+        int r = -1;
+        long ticks = 0;
+        siginfo_t si{};
+        auto waiter = grove::spawn([&] {
+            const long before = ticker.count();
+            r = ::waitid(type, type == P_PID ? static_cast<id_t>(pid) : 0, &si, WEXITED);
+            ticks = ticker.count() - before;
+        });
+        settle(waiter, 3s, "waitid");
+        BOOST_TEST(r == 0);
+        BOOST_TEST(si.si_pid == pid);
+        BOOST_TEST(si.si_code == CLD_EXITED);
+        BOOST_TEST(si.si_status == 7);
+        BOOST_TEST(ticks >= 8, "idtype " << type << ": " << ticks << " ticks");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_waitid_gives_eintr_and_leaves_the_child) {
+    pid_t pid = -1;
+    auto forker = grove::spawn([&] {
+        pid = ::fork();
+        if (pid == 0) {
+            ::usleep(300'000);
+            std::_Exit(3);
+        }
+    });
+    settle(forker, 1s, "forker");
+    BOOST_REQUIRE(pid > 0);
+    int r = 0;
+    int err = 0;
+    auto f = grove::spawn([&] {
+        siginfo_t si{};
+        r = ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED);
+        err = errno;
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    f.kill();
+    if (settle(f, 1s, "killed waitid")) {
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    int status = 0;
+    BOOST_TEST(::waitpid(pid, &status, 0) == pid);
+    BOOST_TEST(WEXITSTATUS(status) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(epoll_pwait2_in_a_fiber_waits_for_a_pipe_another_fiber_writes) {
+    Pair p = Pair::pipe();
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    BOOST_REQUIRE(ep >= 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = 99;
+    BOOST_REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+    long counter = 0;
+    long counted_when_woken = -1;
+    int r = 0;
+    epoll_event out[2]{};
+    auto waiter = grove::spawn([&] {
+        r = ::epoll_pwait2(ep, out, 2, nullptr, nullptr);
+        counted_when_woken = counter;
+    });
+    const int wfd = p.b;
+    auto writer = count_then(counter, 10, [wfd] { write_all(wfd, "x", 1); });
+    settle(waiter, 3s, "epoll_pwait2");
+    settle(writer, 1s, "writer");
+    BOOST_TEST(r == 1);
+    const std::uint32_t data = out[0].data.u32;
+    const std::uint32_t events = out[0].events;
+    BOOST_TEST(data == 99u);
+    BOOST_TEST((events & EPOLLIN) != 0u);
+    BOOST_TEST(counted_when_woken == 10);
+    ::close(ep);
+}
+
+BOOST_AUTO_TEST_CASE(epoll_pwait2_timeout_returns_zero_while_others_run) {
+    Pair p = Pair::pipe();
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    BOOST_REQUIRE(ep >= 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    BOOST_REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+    Ticker ticker;
+    int r = -1;
+    long ms = 0;
+    long ticks = 0;
+    auto waiter = grove::spawn([&] {
+        epoll_event out[2];
+        const timespec limit{0, 150'000'000};
+        const long before = ticker.count();
+        const auto t0 = Clock::now();
+        r = ::epoll_pwait2(ep, out, 2, &limit, nullptr);
+        ms = ms_since(t0);
+        ticks = ticker.count() - before;
+    });
+    settle(waiter, 3s, "epoll_pwait2");
+    BOOST_TEST(r == 0);
+    BOOST_TEST(ms >= 145);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(ticks >= 10);
+    ::close(ep);
+}
+
+BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_in_epoll_pwait2_give_eintr) {
+    Pair p = Pair::pipe();
+    const int ep = ::epoll_create1(EPOLL_CLOEXEC);
+    BOOST_REQUIRE(ep >= 0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    BOOST_REQUIRE(::epoll_ctl(ep, EPOLL_CTL_ADD, p.a, &ev) == 0);
+
+    int r = 0;
+    int err = 0;
+    auto f = grove::spawn([&] {
+        epoll_event out[2];
+        r = ::epoll_pwait2(ep, out, 2, nullptr, nullptr);
+        err = errno;
+        grove::this_fiber::yield();
+    });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_REQUIRE(!f.ready());
+    const auto t0 = Clock::now();
+    f.kill();
+    if (settle(f, 1s, "killed epoll_pwait2")) {
+        BOOST_TEST(ms_since(t0) < 100);
+        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+    }
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+
+    r = 0;
+    err = 0;
+    long ms = 0;
+    bool threw = false;
+    auto g = grove::spawn([&] {
+        grove::Timeout limit(100ms);
+        epoll_event out[2];
+        const timespec five{5, 0};
+        const auto t0 = Clock::now();
+        r = ::epoll_pwait2(ep, out, 2, &five, nullptr);
+        err = errno;
+        ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError&) {
+            threw = true;
+        }
+    });
+    settle(g, 2s, "epoll_pwait2 under Timeout");
+    BOOST_TEST(r == -1);
+    BOOST_TEST(err == EINTR);
+    BOOST_TEST(ms >= 95);
+    BOOST_TEST(ms < 1000);
+    BOOST_TEST(threw);
+    ::close(ep);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
