@@ -150,6 +150,37 @@ bool settle(grove::Fiber<T>& f, std::chrono::milliseconds d, const char* what) {
     return false;
 }
 
+// A plain call made in a fiber under a grove::Timeout of `limit`: what it
+// returned, its errno, how long it took (ms), and whether the fiber's next
+// suspension point then raised that Timeout's TimeoutError.
+template <class R>
+struct UnderTimeout {
+    R r{};
+    int err = 0;
+    long ms = 0;
+    bool raised = false;
+};
+
+template <class Call>
+auto under_timeout(std::chrono::milliseconds limit, std::chrono::milliseconds settle_within, const char* what,
+                   Call&& call) -> UnderTimeout<decltype(call())> {
+    UnderTimeout<decltype(call())> out;
+    auto f = grove::spawn([&] {
+        grove::Timeout scope(limit);
+        const auto t0 = Clock::now();
+        out.r = call();
+        out.err = errno;
+        out.ms = ms_since(t0);
+        try {
+            grove::this_fiber::yield();
+        } catch (const grove::TimeoutError& e) {
+            out.raised = e.source() == &scope;
+        }
+    });
+    settle(f, settle_within, what);
+    return out;
+}
+
 int threads_now() {
     std::ifstream in("/proc/self/status");
     std::string line;
@@ -1489,32 +1520,15 @@ BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_plain_usleep_gives_eintr_then_fiber_exit
 
 BOOST_AUTO_TEST_CASE(grove_timeout_around_plain_read_gives_etimedout_then_timeout_error) {
     Pair p = Pair::sockets();
-    ssize_t r = 0;
-    int err = 0;
-    long ms = 0;
-    bool threw = false;
-    bool right_source = false;
-    auto f = grove::spawn([&] {
-        grove::Timeout limit(100ms);
-        const auto t0 = Clock::now();
+    const auto t = under_timeout(100ms, 2s, "reader under Timeout", [&] {
         char c;
-        r = ::read(p.a, &c, 1);
-        err = errno;
-        ms = ms_since(t0);
-        try {
-            grove::this_fiber::yield();
-        } catch (const grove::TimeoutError& e) {
-            threw = true;
-            right_source = e.source() == &limit;
-        }
+        return ::read(p.a, &c, 1);
     });
-    settle(f, 2s, "reader under Timeout");
-    BOOST_TEST(r == -1);
-    BOOST_TEST(err == ETIMEDOUT);
-    BOOST_TEST(ms >= 95);
-    BOOST_TEST(ms < 1000);
-    BOOST_TEST(threw);
-    BOOST_TEST(right_source);
+    BOOST_TEST(t.r == -1);
+    BOOST_TEST(t.err == ETIMEDOUT);
+    BOOST_TEST(t.ms >= 95);
+    BOOST_TEST(t.ms < 1000);
+    BOOST_TEST(t.raised);
 }
 
 // ---- stdio reads that need several refills --------------------------------------
@@ -1704,29 +1718,15 @@ BOOST_AUTO_TEST_CASE(grove_timeout_around_fgets_waiting_mid_line_gives_null_etim
     int w = -1;
     FILE* f = pipe_file(&w);
     write_all(w, "partial", 7);
-    char* r = reinterpret_cast<char*>(1);
-    int err = 0;
-    long ms = 0;
-    bool threw = false;
-    auto reader = grove::spawn([&] {
-        grove::Timeout limit(150ms);
-        const auto t0 = Clock::now();
+    const auto t = under_timeout(150ms, 3s, "fgets under Timeout", [&] {
         char buf[64];
-        r = std::fgets(buf, sizeof buf, f);
-        err = errno;
-        ms = ms_since(t0);
-        try {
-            grove::this_fiber::yield();
-        } catch (const grove::TimeoutError&) {
-            threw = true;
-        }
+        return std::fgets(buf, sizeof buf, f);
     });
-    settle(reader, 3s, "fgets under Timeout");
-    BOOST_TEST(r == nullptr);
-    BOOST_TEST(err == ETIMEDOUT);
-    BOOST_TEST(ms >= 140);
-    BOOST_TEST(ms < 1500);
-    BOOST_TEST(threw);
+    BOOST_TEST(t.r == nullptr);
+    BOOST_TEST(t.err == ETIMEDOUT);
+    BOOST_TEST(t.ms >= 140);
+    BOOST_TEST(t.ms < 1500);
+    BOOST_TEST(t.raised);
     BOOST_TEST(std::ferror(f));
     // The FILE is usable after clearerr: the rest of the line comes.
     std::clearerr(f);
@@ -1982,28 +1982,12 @@ BOOST_AUTO_TEST_CASE(grove_timeout_around_a_blocked_flock_gives_etimedout) {
     const int fa = file.open();
     const int fb = file.open();
     BOOST_REQUIRE(::flock(fa, LOCK_EX) == 0);
-    int r = 0;
-    int err = 0;
-    long ms = 0;
-    bool threw = false;
-    auto waiter = grove::spawn([&] {
-        grove::Timeout limit(200ms);
-        const auto t0 = Clock::now();
-        r = ::flock(fb, LOCK_EX);
-        err = errno;
-        ms = ms_since(t0);
-        try {
-            grove::this_fiber::yield();
-        } catch (const grove::TimeoutError&) {
-            threw = true;
-        }
-    });
-    settle(waiter, 3s, "flock under Timeout");
-    BOOST_TEST(r == -1);
-    BOOST_TEST(err == ETIMEDOUT);
-    BOOST_TEST(ms >= 190);
-    BOOST_TEST(ms < 1500);
-    BOOST_TEST(threw);
+    const auto t = under_timeout(200ms, 3s, "flock under Timeout", [&] { return ::flock(fb, LOCK_EX); });
+    BOOST_TEST(t.r == -1);
+    BOOST_TEST(t.err == ETIMEDOUT);
+    BOOST_TEST(t.ms >= 190);
+    BOOST_TEST(t.ms < 1500);
+    BOOST_TEST(t.raised);
     // Still held by fa: the timed-out call took nothing.
     errno = 0;
     BOOST_TEST(::flock(fb, LOCK_EX | LOCK_NB) == -1);
@@ -2245,29 +2229,13 @@ BOOST_AUTO_TEST_CASE(kill_of_a_fiber_in_sigwait_returns_eintr) {
 
 BOOST_AUTO_TEST_CASE(grove_timeout_around_sigwaitinfo_gives_eintr_then_timeout_error) {
     BlockSignal blocked(SIGUSR1);
-    int r = 0;
-    int err = 0;
-    long ms = 0;
-    bool threw = false;
-    auto f = grove::spawn([&] {
-        grove::Timeout limit(100ms);
-        const sigset_t set = only(SIGUSR1);
-        const auto t0 = Clock::now();
-        r = ::sigwaitinfo(&set, nullptr);
-        err = errno;
-        ms = ms_since(t0);
-        try {
-            grove::this_fiber::yield();
-        } catch (const grove::TimeoutError& e) {
-            threw = e.source() == &limit;
-        }
-    });
-    settle(f, 2s, "sigwaitinfo under Timeout");
-    BOOST_TEST(r == -1);
-    BOOST_TEST(err == EINTR);
-    BOOST_TEST(ms >= 95);
-    BOOST_TEST(ms < 1000);
-    BOOST_TEST(threw);
+    const sigset_t set = only(SIGUSR1);
+    const auto t = under_timeout(100ms, 2s, "sigwaitinfo under Timeout", [&] { return ::sigwaitinfo(&set, nullptr); });
+    BOOST_TEST(t.r == -1);
+    BOOST_TEST(t.err == EINTR);
+    BOOST_TEST(t.ms >= 95);
+    BOOST_TEST(t.ms < 1000);
+    BOOST_TEST(t.raised);
 }
 
 BOOST_AUTO_TEST_CASE(sigwaitinfo_in_a_fiber_gives_eintr_when_a_handler_outside_the_set_runs) {
@@ -2504,30 +2472,16 @@ BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_in_epoll_pwait2_give_eint
     BOOST_TEST(r == -1);
     BOOST_TEST(err == EINTR);
 
-    r = 0;
-    err = 0;
-    long ms = 0;
-    bool threw = false;
-    auto g = grove::spawn([&] {
-        grove::Timeout limit(100ms);
+    const auto t = under_timeout(100ms, 2s, "epoll_pwait2 under Timeout", [&] {
         epoll_event out[2];
         const timespec five{5, 0};
-        const auto t0 = Clock::now();
-        r = ::epoll_pwait2(ep, out, 2, &five, nullptr);
-        err = errno;
-        ms = ms_since(t0);
-        try {
-            grove::this_fiber::yield();
-        } catch (const grove::TimeoutError&) {
-            threw = true;
-        }
+        return ::epoll_pwait2(ep, out, 2, &five, nullptr);
     });
-    settle(g, 2s, "epoll_pwait2 under Timeout");
-    BOOST_TEST(r == -1);
-    BOOST_TEST(err == EINTR);
-    BOOST_TEST(ms >= 95);
-    BOOST_TEST(ms < 1000);
-    BOOST_TEST(threw);
+    BOOST_TEST(t.r == -1);
+    BOOST_TEST(t.err == EINTR);
+    BOOST_TEST(t.ms >= 95);
+    BOOST_TEST(t.ms < 1000);
+    BOOST_TEST(t.raised);
     ::close(ep);
 }
 
