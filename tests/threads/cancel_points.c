@@ -133,6 +133,20 @@ static void* in_waitpid(void* arg) {
     return NULL;
 }
 
+/* A TCP listener on an ephemeral loopback port, its address in *a. */
+static int loopback_listener(int backlog, struct sockaddr_in* a) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l >= 0);
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(l, (struct sockaddr*)a, sizeof *a) == 0);
+    CHECK(listen(l, backlog) == 0);
+    socklen_t alen = sizeof *a;
+    CHECK(getsockname(l, (struct sockaddr*)a, &alen) == 0);
+    return l;
+}
+
 /* Blocks in `call`, is cancelled, must join as PTHREAD_CANCELED well within
  * the 10 s the call would otherwise take. */
 static void run_case(const char* name, void* (*fn)(void*), struct fds* f) {
@@ -355,16 +369,8 @@ static void entry_cases(void) {
     unlink(path);
     CHECK(write(file, "abc", 3) == 3);
 
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(l >= 0);
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(l, (struct sockaddr*)&a, sizeof a) == 0);
-    CHECK(listen(l, 16) == 0);
-    socklen_t alen = sizeof a;
-    CHECK(getsockname(l, (struct sockaddr*)&a, &alen) == 0);
+    int l = loopback_listener(16, &a);
 
     for (int op = 0; op < OP_COUNT; ++op) {
         int p[2];
@@ -425,14 +431,8 @@ int main(void) {
     close(sv[0]);
     close(sv[1]);
 
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(l >= 0);
     struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(l, (struct sockaddr*)&a, sizeof a) == 0);
-    CHECK(listen(l, 4) == 0);
+    int l = loopback_listener(4, &a);
     struct fds la = {l, -1, 0};
     run_case("accept", in_accept, &la);
     close(l);
