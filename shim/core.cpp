@@ -180,6 +180,27 @@ Hub* hub_for_call() noexcept {
     return h->in_hub_fiber() ? nullptr : h;
 }
 
+bool nap(Hub* hub, Nanos d) noexcept {
+    detail::Waiter w;
+    detail::WakeReason why;
+    {
+        SignalWindow window(hub);
+        why = hub->park(w, detail::now_ns() + d, true);
+    }
+    if (why == detail::WakeReason::timed_out) {
+        return true;
+    }
+    if (why == detail::WakeReason::interrupted) {
+        if (restarts(hub, false)) {
+            return true;
+        }
+        errno = EINTR;
+        return false;
+    }
+    errno = detail::defer_interruption(w);
+    return false;
+}
+
 std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept {
     FdEntry* e = fd_entry(fd);
     if (e == nullptr) {

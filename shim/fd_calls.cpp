@@ -53,24 +53,6 @@ std::uint32_t socket_type_bits(int type) noexcept {
     }
 }
 
-// Sleeps the fiber for d; false (errno set) if cut short.
-bool nap(Hub* hub, Nanos d) noexcept {
-    detail::Waiter w;
-    detail::WakeReason why;
-    {
-        SignalWindow window(hub);
-        why = hub->park(w, detail::now_ns() + d, true);
-    }
-    if (why == detail::WakeReason::timed_out) {
-        return true;
-    }
-    if (why == detail::WakeReason::interrupted) {
-        errno = EINTR;
-        return restarts(hub, false);
-    }
-    errno = detail::defer_interruption(w);
-    return false;
-}
 
 // The real flock and lockf: lib/sys does not list them, and a lock call
 // is never made on the fiber switch path, so a cached lookup does.

@@ -16,21 +16,6 @@ using namespace grove::shim;
 
 namespace {
 
-// Sleeps the fiber; false (errno EINTR) if a signal, kill or Timeout cut it short.
-bool nap(Hub* hub, Nanos d) noexcept {
-    detail::Waiter w;
-    detail::WakeReason why;
-    {
-        SignalWindow window(hub);
-        why = hub->park(w, detail::now_ns() + d, true);
-    }
-    if (why == detail::WakeReason::timed_out) {
-        return true;
-    }
-    detail::defer_interruption(w);
-    errno = EINTR;
-    return false;
-}
 
 // A pidfd for pid, or -1; errno is left alone either way.
 int open_pidfd(pid_t pid) noexcept {

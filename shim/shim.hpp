@@ -53,6 +53,12 @@ extern std::atomic<bool> ready;  // set at the end of the shim's constructor
 // This thread's hub if the call may park, else nullptr.
 Hub* hub_for_call() noexcept;
 
+// Sleeps the fiber for d, the wait of calls that poll with a backoff. true
+// when it slept through, or when a signal's handler ran and the call
+// restarts (SA_RESTART); false with errno EINTR (no restart), or ECANCELED
+// / ETIMEDOUT for a kill or a grove::Timeout (recorded as deferred).
+bool nap(Hub* hub, Nanos d) noexcept;
+
 // The fd's table bits if a call on it may park (a socket or stream), with
 // `hub` set; kind_file (pass the call through) otherwise.
 std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept;
