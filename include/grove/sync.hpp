@@ -267,29 +267,29 @@ public:
     }
     template <class Lock, class Clock, class Duration>
     std::cv_status wait_until(Lock& lock, std::chrono::time_point<Clock, Duration> t) {
-        return wait_ns(&lock, &unlock_fn<Lock>, &lock_fn<Lock>, detail::deadline_at(t))
-                   ? std::cv_status::no_timeout
-                   : std::cv_status::timeout;
+        return wait_deadline(lock, detail::deadline_at(t));
     }
     template <class Lock, class Clock, class Duration, class Pred>
     bool wait_until(Lock& lock, std::chrono::time_point<Clock, Duration> t, Pred pred) {
-        const detail::Nanos deadline = detail::deadline_at(t);
-        while (!pred()) {
-            if (!wait_ns(&lock, &unlock_fn<Lock>, &lock_fn<Lock>, deadline)) {
-                return pred();
-            }
-        }
-        return true;
+        return wait_deadline(lock, detail::deadline_at(t), std::move(pred));
     }
     template <class Lock, class Rep, class Period>
     std::cv_status wait_for(Lock& lock, std::chrono::duration<Rep, Period> d) {
-        return wait_ns(&lock, &unlock_fn<Lock>, &lock_fn<Lock>, detail::deadline_after(d))
-                   ? std::cv_status::no_timeout
-                   : std::cv_status::timeout;
+        return wait_deadline(lock, detail::deadline_after(d));
     }
     template <class Lock, class Rep, class Period, class Pred>
     bool wait_for(Lock& lock, std::chrono::duration<Rep, Period> d, Pred pred) {
-        const detail::Nanos deadline = detail::deadline_after(d);
+        return wait_deadline(lock, detail::deadline_after(d), std::move(pred));
+    }
+
+private:
+    template <class Lock>
+    std::cv_status wait_deadline(Lock& lock, detail::Nanos deadline) {
+        return wait_ns(&lock, &unlock_fn<Lock>, &lock_fn<Lock>, deadline) ? std::cv_status::no_timeout
+                                                                          : std::cv_status::timeout;
+    }
+    template <class Lock, class Pred>
+    bool wait_deadline(Lock& lock, detail::Nanos deadline, Pred pred) {
         while (!pred()) {
             if (!wait_ns(&lock, &unlock_fn<Lock>, &lock_fn<Lock>, deadline)) {
                 return pred();
@@ -297,8 +297,6 @@ public:
         }
         return true;
     }
-
-private:
     using LockFn = void (*)(void*);
     template <class Lock>
     static void unlock_fn(void* l) {
