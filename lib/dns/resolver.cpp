@@ -150,16 +150,23 @@ struct RetryPolicy {
     }
 };
 
-int ares_to_eai(int status) noexcept {
+// What a c-ares status says, in the two vocabularies glibc answers in:
+// getaddrinfo's EAI_* codes and gethostbyname's h_errno.
+struct FailureCodes {
+    int eai;
+    int herrno;
+};
+
+FailureCodes ares_failure(int status) noexcept {
     switch (status) {
         case ARES_SUCCESS:
-            return 0;
+            return {0, 0};
         case ARES_ENODATA:
-            return EAI_NODATA;  // the name exists, without addresses of that family
+            return {EAI_NODATA, NO_DATA};  // the name exists, without addresses of that family
         case ARES_ENOTFOUND:
         case ARES_ENONAME:
         case ARES_EBADNAME:
-            return EAI_NONAME;
+            return {EAI_NONAME, HOST_NOT_FOUND};
         case ARES_ETIMEOUT:
         case ARES_ESERVFAIL:
         case ARES_ECONNREFUSED:
@@ -168,43 +175,27 @@ int ares_to_eai(int status) noexcept {
         case ARES_EFORMERR:
         case ARES_ECANCELLED:
         case ARES_EDESTRUCTION:
-            return EAI_AGAIN;
+            return {EAI_AGAIN, TRY_AGAIN};
         case ARES_ENOMEM:
-            return EAI_MEMORY;
+            return {EAI_MEMORY, NO_RECOVERY};
         case ARES_EBADFAMILY:
-            return EAI_FAMILY;
+            return {EAI_FAMILY, NO_RECOVERY};
         case ARES_EBADFLAGS:
         case ARES_EBADHINTS:
-            return EAI_BADFLAGS;
+            return {EAI_BADFLAGS, NO_RECOVERY};
         case ARES_ESERVICE:
-            return EAI_SERVICE;
+            return {EAI_SERVICE, NO_RECOVERY};
         default:
-            return EAI_FAIL;
+            return {EAI_FAIL, NO_RECOVERY};
     }
 }
 
+int ares_to_eai(int status) noexcept {
+    return ares_failure(status).eai;
+}
+
 int ares_to_herrno(int status) noexcept {
-    switch (status) {
-        case ARES_SUCCESS:
-            return 0;
-        case ARES_ENOTFOUND:
-        case ARES_ENONAME:
-        case ARES_EBADNAME:
-            return HOST_NOT_FOUND;
-        case ARES_ENODATA:
-            return NO_DATA;
-        case ARES_ETIMEOUT:
-        case ARES_ESERVFAIL:
-        case ARES_ECONNREFUSED:
-        case ARES_EREFUSED:
-        case ARES_ENOTIMP:
-        case ARES_EFORMERR:
-        case ARES_ECANCELLED:
-        case ARES_EDESTRUCTION:
-            return TRY_AGAIN;
-        default:
-            return NO_RECOVERY;
-    }
+    return ares_failure(status).herrno;
 }
 
 void copy_hostent(const struct hostent* h, HostData& out) {
