@@ -13,14 +13,22 @@
 //   pushback and the flush of stdout before a line-buffered read are
 //   glibc's.
 // - Fibers of one thread share glibc's FILE lock (recursive per OS thread),
-//   so a read that parks claims its FILE for its fiber: other fibers' reads
-//   of it, and fclose, wait until that read returns (Claim).
+//   so a read or write that parks claims its FILE for its fiber: other
+//   fibers' calls on it, and fclose, wait until that call returns (Claim).
 // - popen/pclose are reimplemented on posix_spawn, so pclose's wait for the
 //   child is cooperative; system likewise.
 // - The scanf family reads through a proxy FILE that refills the same way
 //   (coop_vscan).
-// Not covered: wide-character input, and output (a flush onto a full pipe
-// blocks the thread).
+// - The output functions (fwrite, fputs, fputc, putc, putchar, puts,
+//   fflush, their _unlocked forms, __overflow, which the inline
+//   putc_unlocked macro calls, and the printf family with its _chk forms)
+//   are rebuilt the same way: glibc's buffering step for step, each write
+//   made through the interposed write(), so a full pipe or socket parks the
+//   fiber however much is written. printf formats first (vsnprintf), then
+//   puts the text through the same path; dprintf writes it to the fd.
+//   fclose writes the pending output the same way; fflush(NULL) and exit
+//   write any FILE but stdout as stdio does (blocking).
+// Not covered: wide-character input and output.
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -40,6 +48,7 @@
 #include "shim.hpp"
 
 extern char** environ;
+extern "C" int __vsnprintf_chk(char* s, size_t n, int flag, size_t slen, const char* format, va_list ap);
 
 using namespace grove;
 using namespace grove::shim;
@@ -512,6 +521,488 @@ ssize_t coop_getdelim(char** line, std::size_t* n, int delim, FILE* f) noexcept 
     return cur;
 }
 
+// ---- output ---------------------------------------------------------------------------
+// glibc writes through an internal write no interposer sees, so on a
+// cooperative FILE the output functions are rebuilt here, step for step as
+// glibc 2.36's _IO_new_file_xsputn, _IO_new_file_overflow, new_do_write and
+// _IO_new_file_write run them, with each write made through the interposed
+// write(): the fiber parks whenever the pipe or socket is full, however
+// large the write. The buffer, the flags, the values and errno are glibc's.
+// A call that stdio can serve from the buffer alone goes to stdio as it is.
+
+constexpr int kAppending = 0x1000;
+
+int real_overflow(FILE* f, int ch) noexcept {
+    static const auto fn = reinterpret_cast<int (*)(FILE*, int)>(libc_symbol("__overflow"));
+    return fn(f, ch);
+}
+
+// The hub if writes to f may park: a file-backed FILE open for writing, not
+// wide-oriented, on a pipe or socket the user did not make non-blocking, in
+// a fiber. nullptr: the call goes to stdio as it is.
+Hub* coop_out_hub(FILE* f) noexcept {
+    if (f == nullptr || f->_mode > 0 || (f->_flags & (kIsFilebuf | kNoWrites)) != kIsFilebuf || f->_fileno < 0 ||
+        hub_for_call() == nullptr) {
+        return nullptr;
+    }
+    ErrnoGuard keep;
+    Hub* hub = nullptr;
+    const std::uint32_t kind = fd_bits_for_call(f->_fileno, hub) & kKindMask;
+    if (kind != kind_socket && kind != kind_stream) {
+        return nullptr;
+    }
+    const FdMode m = fd_mode(f->_fileno);
+    return m.nonblock || !m.writable ? nullptr : hub;
+}
+
+// No other fiber of this thread is inside a call on f that parked.
+bool unclaimed(FILE* f) noexcept {
+    return claims_used == 0 || find_claim(f) == nullptr;
+}
+
+// Whether glibc's xsputn would take n bytes into the buffer without writing.
+bool fits(const FILE* f, const char* s, std::size_t n) noexcept {
+    if ((f->_flags & kPutting) == 0 || f->_IO_write_base == nullptr) {
+        return false;
+    }
+    if ((f->_flags & kLineBuf) != 0) {
+        return n <= static_cast<std::size_t>(f->_IO_buf_end - f->_IO_write_ptr) && std::memchr(s, '\n', n) == nullptr;
+    }
+    return n <= static_cast<std::size_t>(f->_IO_write_end - f->_IO_write_ptr);
+}
+
+// Whether f holds output that a flush would write.
+bool pending_output(const FILE* f) noexcept {
+    return f->_IO_write_ptr > f->_IO_write_base;
+}
+
+// glibc's _IO_new_file_write: all n bytes, through the interposed write.
+// Stops at an error (the error flag set), and after a short count that a
+// kill or grove::Timeout of this fiber caused (then also with the error
+// flag, errno ECANCELED or ETIMEDOUT); a signal's short count goes on, as
+// glibc's loop does.
+std::size_t write_all(FileCall& call, FILE* f, const char* data, std::size_t n) noexcept {
+    call.claim();
+    detail::FiberCore* self = call.hub()->running();
+    const bool was_killed = self->kill_deferred;
+    const Timeout* was_timed_out = self->timeout_deferred;
+    std::size_t done = 0;
+    while (done < n) {
+        const ssize_t r = ::write(f->_fileno, data + done, n - done);
+        if (r <= 0) {
+            f->_flags |= kErrSeen;
+            break;
+        }
+        done += static_cast<std::size_t>(r);
+        if (done < n && (self->kill_deferred != was_killed || self->timeout_deferred != was_timed_out)) {
+            errno = self->kill_deferred != was_killed ? ECANCELED : ETIMEDOUT;
+            f->_flags |= kErrSeen;
+            break;
+        }
+    }
+    if (f->_offset >= 0) {
+        f->_offset += static_cast<off64_t>(done);
+    }
+    return done;
+}
+
+// glibc's new_do_write: n bytes from data (the buffer's pending output, or
+// the caller's memory), then the buffer is empty. Returns the count written.
+std::size_t new_do_write(FileCall& call, FILE* f, const char* data, std::size_t n) noexcept {
+    if ((f->_flags & kAppending) != 0) {
+        f->_offset = -1;
+    } else if (f->_IO_read_end != f->_IO_write_base) {
+        const off64_t pos = lseek64(f->_fileno, f->_IO_write_base - f->_IO_read_end, SEEK_CUR);
+        if (pos == -1) {
+            return 0;  // as glibc: nothing written, the buffer kept
+        }
+        f->_offset = pos;
+    }
+    // While this write parks, the inline putc macros of other fibers find
+    // no room and call __overflow, which waits for this call to end.
+    f->_IO_write_end = f->_IO_write_ptr;
+    const std::size_t count = write_all(call, f, data, n);
+    if (f->_cur_column != 0 && count != 0) {
+        // glibc's _IO_adjust_column, for the old column-tracking streams.
+        unsigned column = f->_cur_column - 1u + static_cast<unsigned>(count);
+        for (const char* p = data + count; p > data;) {
+            if (*--p == '\n') {
+                column = static_cast<unsigned>(data + count - p - 1);
+                break;
+            }
+        }
+        f->_cur_column = static_cast<unsigned short>(column + 1);
+    }
+    f->_IO_read_base = f->_IO_read_ptr = f->_IO_read_end = f->_IO_buf_base;
+    f->_IO_write_base = f->_IO_write_ptr = f->_IO_buf_base;
+    f->_IO_write_end = (f->_flags & (kLineBuf | kUnbuffered)) != 0 ? f->_IO_buf_base : f->_IO_buf_end;
+    return count;
+}
+
+// glibc's _IO_do_write: 0, or EOF when not all of it was written.
+int do_write(FileCall& call, FILE* f, const char* data, std::size_t n) noexcept {
+    return n == 0 || new_do_write(call, f, data, n) == n ? 0 : EOF;
+}
+
+int flush_pending(FileCall& call, FILE* f) noexcept {
+    return do_write(call, f, f->_IO_write_base, static_cast<std::size_t>(f->_IO_write_ptr - f->_IO_write_base));
+}
+
+// glibc's _IO_new_file_overflow: ch into a full (or not yet writing)
+// buffer, or with EOF a flush. The switch to writing (buffer allocation,
+// leaving the get area) is glibc's own: it writes nothing, as nothing is
+// pending yet at that point.
+int overflow(FileCall& call, FILE* f, int ch) noexcept {
+    if ((f->_flags & kPutting) == 0 || f->_IO_write_base == nullptr) {
+        real_overflow(f, EOF);
+    }
+    if (ch == EOF) {
+        return flush_pending(call, f);
+    }
+    if (f->_IO_write_ptr == f->_IO_buf_end && flush_pending(call, f) == EOF) {
+        return EOF;
+    }
+    *f->_IO_write_ptr++ = static_cast<char>(ch);
+    if ((f->_flags & kUnbuffered) != 0 || ((f->_flags & kLineBuf) != 0 && ch == '\n')) {
+        if (flush_pending(call, f) == EOF) {
+            return EOF;
+        }
+    }
+    return ch;
+}
+
+// glibc's _IO_putc_unlocked on a cooperative FILE (__overflow orients it).
+int put_char(FileCall& call, FILE* f, int c) noexcept {
+    if (f->_IO_write_ptr < f->_IO_write_end) {
+        *f->_IO_write_ptr++ = static_cast<char>(c);
+        return static_cast<unsigned char>(c);
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    return overflow(call, f, static_cast<unsigned char>(c));
+}
+
+// glibc's _IO_default_xsputn: what the buffer takes, a byte through
+// overflow whenever it is full. Returns the count taken.
+std::size_t default_put(FileCall& call, FILE* f, const char* s, std::size_t n) noexcept {
+    std::size_t more = n;
+    for (;;) {
+        if (f->_IO_write_ptr < f->_IO_write_end) {
+            const std::size_t count = std::min(more, static_cast<std::size_t>(f->_IO_write_end - f->_IO_write_ptr));
+            std::memcpy(f->_IO_write_ptr, s, count);
+            f->_IO_write_ptr += count;
+            s += count;
+            more -= count;
+        }
+        if (more == 0 || overflow(call, f, static_cast<unsigned char>(*s++)) == EOF) {
+            break;
+        }
+        --more;
+    }
+    return n - more;
+}
+
+constexpr std::size_t kPutFailed = static_cast<std::size_t>(EOF);
+
+// glibc's _IO_new_file_xsputn: the buffer takes what fits (up to the last
+// newline of a line-buffered FILE); past that the buffer is flushed, whole
+// blocks are written straight from s, and the rest is buffered. Returns the
+// count taken, or kPutFailed when all of it was buffered but the flush
+// that had to follow failed.
+std::size_t put_bytes(FileCall& call, FILE* f, const char* s, std::size_t n) noexcept {
+    if (n == 0) {
+        return 0;
+    }
+    std::size_t to_do = n;
+    std::size_t must_flush = 0;
+    std::size_t count = 0;
+    if ((f->_flags & kLineBuf) != 0 && (f->_flags & kPutting) != 0) {
+        count = static_cast<std::size_t>(f->_IO_buf_end - f->_IO_write_ptr);
+        if (count >= n) {
+            for (const char* p = s + n; p > s;) {
+                if (*--p == '\n') {
+                    count = static_cast<std::size_t>(p - s) + 1;
+                    must_flush = 1;
+                    break;
+                }
+            }
+        }
+    } else if (f->_IO_write_end > f->_IO_write_ptr) {
+        count = static_cast<std::size_t>(f->_IO_write_end - f->_IO_write_ptr);
+    }
+    if (count > 0) {
+        count = std::min(count, to_do);
+        std::memcpy(f->_IO_write_ptr, s, count);
+        f->_IO_write_ptr += count;
+        s += count;
+        to_do -= count;
+    }
+    if (to_do + must_flush > 0) {
+        if (overflow(call, f, EOF) == EOF) {
+            return to_do == 0 ? kPutFailed : n - to_do;
+        }
+        const auto block = static_cast<std::size_t>(f->_IO_buf_end - f->_IO_buf_base);
+        const std::size_t direct = to_do - (block >= 128 ? to_do % block : 0);
+        if (direct != 0) {
+            count = new_do_write(call, f, s, direct);
+            to_do -= count;
+            if (count < direct) {
+                return n - to_do;
+            }
+        }
+        if (to_do != 0) {
+            to_do -= default_put(call, f, s + direct, to_do);
+        }
+    }
+    return n - to_do;
+}
+
+template <class Fn>
+Fn libc_fn(const char* name) noexcept {
+    return reinterpret_cast<Fn>(libc_symbol(name));
+}
+
+using FwriteFn = std::size_t (*)(const void*, std::size_t, std::size_t, FILE*);
+using FputsFn = int (*)(const char*, FILE*);
+using FlushFn = int (*)(FILE*);
+
+std::size_t coop_fwrite(const void* p, std::size_t size, std::size_t n, FILE* f, bool lock) noexcept {
+    static const auto locked = libc_fn<FwriteFn>("fwrite");
+    static const auto unlocked = libc_fn<FwriteFn>("fwrite_unlocked");
+    const std::size_t request = size * n;
+    Hub* hub = nullptr;
+    if (request == 0 || f == nullptr || (fits(f, static_cast<const char*>(p), request) && unclaimed(f)) ||
+        (hub = coop_out_hub(f)) == nullptr) {
+        return (lock ? locked : unlocked)(p, size, n, f);
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return 0;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    const std::size_t written = put_bytes(call, f, static_cast<const char*>(p), request);
+    return written == request || written == kPutFailed ? n : written / size;
+}
+
+int coop_fputs(const char* s, FILE* f, bool lock) noexcept {
+    static const auto locked = libc_fn<FputsFn>("fputs");
+    static const auto unlocked = libc_fn<FputsFn>("fputs_unlocked");
+    Hub* hub = nullptr;
+    const std::size_t len = s != nullptr ? std::strlen(s) : 0;
+    if (s == nullptr || f == nullptr || (fits(f, s, len) && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
+        return (lock ? locked : unlocked)(s, f);
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return EOF;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    return put_bytes(call, f, s, len) == len ? 1 : EOF;
+}
+
+int coop_putc(int c, FILE* f, bool lock) noexcept {
+    static const auto locked = libc_fn<int (*)(int, FILE*)>("fputc");
+    Hub* hub = nullptr;
+    if (f == nullptr || (f->_IO_write_ptr < f->_IO_write_end && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
+        if (lock) {
+            return locked(c, f);
+        }
+        if (f->_IO_write_ptr < f->_IO_write_end) {
+            *f->_IO_write_ptr++ = static_cast<char>(c);
+            return static_cast<unsigned char>(c);
+        }
+        return real_overflow(f, static_cast<unsigned char>(c));
+    }
+    FileCall call(hub, f, lock);
+    return call.ok() ? put_char(call, f, c) : EOF;
+}
+
+int coop_puts(const char* s) noexcept {
+    static const auto real = libc_fn<int (*)(const char*)>("puts");
+    FILE* f = stdout;
+    Hub* hub = nullptr;
+    const std::size_t len = s != nullptr ? std::strlen(s) : 0;
+    // The fast case needs room for the newline too.
+    const bool stores = s != nullptr && f != nullptr && fits(f, s, len) && f->_IO_write_ptr + len < f->_IO_write_end;
+    if (s == nullptr || (stores && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
+        return real(s);
+    }
+    FileCall call(hub, f, true);
+    if (!call.ok()) {
+        return EOF;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    if (put_bytes(call, f, s, len) != len || put_char(call, f, '\n') == EOF) {
+        return EOF;
+    }
+    return static_cast<int>(std::min<std::size_t>(INT_MAX, len + 1));
+}
+
+// glibc's fflush: the pending output (written cooperatively here), then
+// the rest of its sync, which has nothing left to write.
+int coop_fflush(FILE* f, bool lock) noexcept {
+    static const auto locked = libc_fn<FlushFn>("fflush");
+    static const auto unlocked = libc_fn<FlushFn>("fflush_unlocked");
+    Hub* hub = nullptr;
+    if (f == nullptr) {
+        // All streams. Other fibers' calls that parked mid-write end first
+        // (stdio would write their buffers again); stdout's output is
+        // written cooperatively; then stdio itself writes any other FILE's
+        // output as it is.
+        Hub* waiting = claims_used > 0 ? Hub::current_if_any() : nullptr;
+        while (waiting != nullptr && !waiting->in_hub_fiber()) {
+            FILE* busy = nullptr;
+            for (const Claim& c : claims) {
+                if (c.file != nullptr && c.owner != waiting->running()) {
+                    busy = c.file;
+                }
+            }
+            if (busy == nullptr) {
+                break;
+            }
+            if (!await_claim(waiting, busy)) {
+                return EOF;  // killed or timed out while waiting
+            }
+        }
+        int failed = 0;
+        if (stdout != nullptr && pending_output(stdout) && coop_out_hub(stdout) != nullptr &&
+            coop_fflush(stdout, true) == EOF) {
+            failed = errno;
+        }
+        const int r = locked(nullptr);
+        if (r == 0 && failed != 0) {
+            errno = failed;  // as stdio reports a stream that failed
+            return EOF;
+        }
+        return r;
+    }
+    if ((!pending_output(f) && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
+        return (lock ? locked : unlocked)(f);
+    }
+    FileCall call(hub, f, lock);
+    if (!call.ok()) {
+        return EOF;
+    }
+    if (pending_output(f) && flush_pending(call, f) == EOF) {
+        return EOF;
+    }
+    return unlocked(f);
+}
+
+// The printf family on a cooperative FILE formats first, into a stack
+// buffer (on the heap when longer: the arguments are then formatted
+// twice), and puts the text through put_bytes.
+class Formatted {
+public:
+    // flag < 0: the plain vsnprintf; else the fortified one with that flag.
+    Formatted(int flag, const char* format, va_list ap) noexcept {
+        va_list again;
+        va_copy(again, ap);
+        len_ = format_into(flag, stack_, sizeof stack_, format, ap);
+        if (len_ >= static_cast<int>(sizeof stack_)) {
+            heap_ = static_cast<char*>(std::malloc(static_cast<std::size_t>(len_) + 1));
+            if (heap_ == nullptr) {
+                errno = ENOMEM;
+                len_ = -1;
+            } else {
+                len_ = format_into(flag, heap_, static_cast<std::size_t>(len_) + 1, format, again);
+            }
+        }
+        va_end(again);
+    }
+    ~Formatted() { std::free(heap_); }
+    Formatted(const Formatted&) = delete;
+    Formatted& operator=(const Formatted&) = delete;
+
+    int size() const noexcept { return len_; }  // < 0: failed, errno says why
+    const char* data() const noexcept { return heap_ != nullptr ? heap_ : stack_; }
+
+private:
+    static int format_into(int flag, char* buf, std::size_t n, const char* format, va_list ap) noexcept {
+        return flag < 0 ? std::vsnprintf(buf, n, format, ap) : __vsnprintf_chk(buf, n, flag, n, format, ap);
+    }
+    char stack_[1024];
+    char* heap_ = nullptr;
+    int len_ = -1;
+};
+
+using VfprintfFn = int (*)(FILE*, const char*, va_list);
+using VfprintfChkFn = int (*)(FILE*, int, const char*, va_list);
+
+// vfprintf (flag < 0) or __vfprintf_chk.
+int coop_vfprintf(FILE* f, int flag, const char* format, va_list ap) noexcept {
+    static const auto plain = libc_fn<VfprintfFn>("vfprintf");
+    static const auto checked = libc_fn<VfprintfChkFn>("__vfprintf_chk");
+    Hub* hub = coop_out_hub(f);
+    if (hub == nullptr) {
+        return flag < 0 ? plain(f, format, ap) : checked(f, flag, format, ap);
+    }
+    FileCall call(hub, f, true);
+    if (!call.ok()) {
+        return -1;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    const Formatted text(flag, format, ap);
+    if (text.size() < 0) {
+        return -1;
+    }
+    const auto n = static_cast<std::size_t>(text.size());
+    return put_bytes(call, f, text.data(), n) == n ? text.size() : -1;
+}
+
+using VdprintfFn = int (*)(int, const char*, va_list);
+using VdprintfChkFn = int (*)(int, int, const char*, va_list);
+
+// vdprintf (flag < 0) or __vdprintf_chk: formatted, then written whole
+// through the interposed write; any failure makes it -1, as stdio's.
+int coop_vdprintf(int fd, int flag, const char* format, va_list ap) noexcept {
+    static const auto plain = libc_fn<VdprintfFn>("vdprintf");
+    static const auto checked = libc_fn<VdprintfChkFn>("__vdprintf_chk");
+    Hub* hub = nullptr;
+    bool coop = false;
+    if (hub_for_call() != nullptr) {
+        ErrnoGuard keep;
+        const std::uint32_t kind = fd_bits_for_call(fd, hub) & kKindMask;
+        if (kind == kind_socket || kind == kind_stream) {
+            const FdMode m = fd_mode(fd);
+            coop = !m.nonblock && m.writable;
+        }
+    }
+    if (!coop) {
+        return flag < 0 ? plain(fd, format, ap) : checked(fd, flag, format, ap);
+    }
+    const Formatted text(flag, format, ap);
+    if (text.size() < 0) {
+        return -1;
+    }
+    detail::FiberCore* self = hub->running();
+    const bool was_killed = self->kill_deferred;
+    const Timeout* was_timed_out = self->timeout_deferred;
+    const auto n = static_cast<std::size_t>(text.size());
+    std::size_t done = 0;
+    while (done < n) {
+        const ssize_t r = ::write(fd, text.data() + done, n - done);
+        if (r <= 0) {
+            return -1;
+        }
+        done += static_cast<std::size_t>(r);
+        if (done < n && (self->kill_deferred != was_killed || self->timeout_deferred != was_timed_out)) {
+            errno = self->kill_deferred != was_killed ? ECANCELED : ETIMEDOUT;
+            return -1;
+        }
+    }
+    return text.size();
+}
+
 // popen'd streams and their children (a short list, under a spin lock:
 // this runs inside arbitrary programs, with no allocator assumptions).
 struct Child {
@@ -793,15 +1284,175 @@ size_t __fread_unlocked_chk(void* p, size_t ptrlen, size_t size, size_t n, FILE*
     return fread_unlocked(p, size, n, f);
 }
 
-// A FILE that a parked read of another fiber holds is closed only after
-// that read returns (a thread's fclose would wait for the FILE lock).
+size_t fwrite(const void* p, size_t size, size_t n, FILE* f) {
+    return coop_fwrite(p, size, n, f, true);
+}
+
+size_t fwrite_unlocked(const void* p, size_t size, size_t n, FILE* f) {
+    return coop_fwrite(p, size, n, f, false);
+}
+
+int fputs(const char* s, FILE* f) {
+    return coop_fputs(s, f, true);
+}
+
+int fputs_unlocked(const char* s, FILE* f) {
+    return coop_fputs(s, f, false);
+}
+
+int puts(const char* s) {
+    return coop_puts(s);
+}
+
+int fputc(int c, FILE* f) {
+    return coop_putc(c, f, true);
+}
+
+int putc(int c, FILE* f) {
+    return coop_putc(c, f, true);
+}
+
+int _IO_putc(int c, FILE* f) {
+    return coop_putc(c, f, true);
+}
+
+int putchar(int c) {
+    return coop_putc(c, stdout, true);
+}
+
+int fputc_unlocked(int c, FILE* f) {
+    return coop_putc(c, f, false);
+}
+
+int putc_unlocked(int c, FILE* f) {
+    return coop_putc(c, f, false);
+}
+
+int putchar_unlocked(int c) {
+    return coop_putc(c, stdout, false);
+}
+
+// What the inline putc_unlocked macro calls when the buffer has no room:
+// the caller holds the FILE lock if it wants one.
+int __overflow(FILE* f, int ch) {
+    // Room for ch, and no flush due after it: stdio only stores it.
+    const bool stores = f != nullptr && ch != EOF && f->_mode != 0 &&
+                        (f->_flags & (kPutting | kUnbuffered)) == kPutting && f->_IO_write_base != nullptr &&
+                        f->_IO_write_ptr < f->_IO_buf_end && ((f->_flags & kLineBuf) == 0 || ch != '\n');
+    Hub* hub = nullptr;
+    if (f == nullptr || (stores && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
+        return real_overflow(f, ch);
+    }
+    FileCall call(hub, f, false);
+    if (!call.ok()) {
+        return EOF;
+    }
+    if (f->_mode == 0) {
+        fwide(f, -1);
+    }
+    return overflow(call, f, ch);
+}
+
+int fflush(FILE* f) {
+    return coop_fflush(f, true);
+}
+
+int fflush_unlocked(FILE* f) {
+    return coop_fflush(f, false);
+}
+
+int vfprintf(FILE* f, const char* format, va_list ap) {
+    return coop_vfprintf(f, -1, format, ap);
+}
+
+int vprintf(const char* format, va_list ap) {
+    return coop_vfprintf(stdout, -1, format, ap);
+}
+
+int fprintf(FILE* f, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vfprintf(f, -1, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int printf(const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vfprintf(stdout, -1, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int __vfprintf_chk(FILE* f, int flag, const char* format, va_list ap) {
+    return coop_vfprintf(f, flag, format, ap);
+}
+
+int __vprintf_chk(int flag, const char* format, va_list ap) {
+    return coop_vfprintf(stdout, flag, format, ap);
+}
+
+int __fprintf_chk(FILE* f, int flag, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vfprintf(f, flag, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int __printf_chk(int flag, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vfprintf(stdout, flag, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int vdprintf(int fd, const char* format, va_list ap) {
+    return coop_vdprintf(fd, -1, format, ap);
+}
+
+int dprintf(int fd, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vdprintf(fd, -1, format, ap);
+    va_end(ap);
+    return r;
+}
+
+int __vdprintf_chk(int fd, int flag, const char* format, va_list ap) {
+    return coop_vdprintf(fd, flag, format, ap);
+}
+
+int __dprintf_chk(int fd, int flag, const char* format, ...) {
+    va_list ap;
+    va_start(ap, format);
+    const int r = coop_vdprintf(fd, flag, format, ap);
+    va_end(ap);
+    return r;
+}
+
+// A FILE that a parked call of another fiber holds is closed only after
+// that call returns (a thread's fclose would wait for the FILE lock).
 int fclose(FILE* stream) {
+    int flush_errno = 0;
     if (stream != nullptr) {
         // A claim exists only on a thread whose hub runs (no hub is made
         // here: fclose runs inside the hub's own start-up too).
         Hub* hub = claims_used > 0 ? Hub::current_if_any() : nullptr;
         if (hub != nullptr && !hub->in_hub_fiber() && !await_claim(hub, stream)) {
             return EOF;  // killed or timed out while waiting: the FILE stays open
+        }
+        // Pending output is written cooperatively first; if that fails,
+        // fclose fails after closing, as when stdio's own flush does.
+        if ((stream->_flags & kPutting) != 0 && pending_output(stream) && Hub::current_if_any() != nullptr) {
+            if (Hub* h = coop_out_hub(stream)) {
+                FileCall call(h, stream, true);
+                if (call.ok() && flush_pending(call, stream) == EOF) {
+                    flush_errno = errno != 0 ? errno : EIO;
+                }
+            }
         }
         const int fd = fileno(stream);
         if (fd >= 0) {
@@ -811,7 +1462,12 @@ int fclose(FILE* stream) {
             fd_released(fd);
         }
     }
-    return sys::fclose(stream);
+    const int r = sys::fclose(stream);
+    if (r == 0 && flush_errno != 0) {
+        errno = flush_errno;
+        return EOF;
+    }
+    return r;
 }
 
 FILE* popen(const char* command, const char* mode) {
