@@ -199,6 +199,7 @@ Hub& Hub::create() noexcept {
 
 Hub::Hub() {
     errno_ = &errno;
+    ring_wanted_ = Ring::wanted();
     main_fiber_.hub = this;
     main_fiber_.state = FiberState::running;
     main_fiber_.started = true;
@@ -239,6 +240,7 @@ Hub::Hub() {
 }
 
 Hub::~Hub() {
+    delete ring_;
     for (FiberCore* f : free_cores_) {
         delete f;
     }
@@ -348,29 +350,13 @@ void Hub::loop() noexcept {
             stacks_.trim(kTrimBatch);
             busy = stacks_.has_excess();
         }
-        if (!busy || fd_waiters_ > 0) {
-            const Nanos deadline = busy ? 0 : timers_.next_deadline();
-            const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable, bool hangup) {
-                const int fd = static_cast<int>(token & 0xffffffffu);
-                FdState* s = fd_state_if_any(fd);
-                if (s == nullptr || s->seq != static_cast<std::uint32_t>(token >> 32)) {
-                    return;  // an event for an fd number since closed
-                }
-                if (hangup) {
-                    s->hung_up = true;
-                }
-                if (readable) {
-                    s->readable = true;
-                    s->readers.wake_all(WakeReason::ready);
-                }
-                if (writable) {
-                    s->writers.wake_all(WakeReason::ready);
-                }
-            });
-            if (n < 0 && errno != EINTR) {
-                std::perror("grove: epoll_wait");
-                std::abort();
+        if (ring_ != nullptr) {
+            // The thread blocks in the ring alone; epoll is watched from it.
+            if (!busy || fd_waiters_ > 0 || ring_->needs_enter()) {
+                poll_ring(busy ? 0 : timers_.next_deadline());
             }
+        } else if (!busy || fd_waiters_ > 0) {
+            poll_epoll(busy ? 0 : timers_.next_deadline());
         }
         if (signals_pending.load(std::memory_order_relaxed) != 0) [[unlikely]] {
             deliver_signals();
@@ -383,6 +369,139 @@ void Hub::loop() noexcept {
             }
         }
     }
+}
+
+void Hub::on_poll_event(std::uint64_t token, bool readable, bool writable, bool hangup) noexcept {
+    const int fd = static_cast<int>(token & 0xffffffffu);
+    FdState* s = fd_state_if_any(fd);
+    if (s == nullptr || s->seq != static_cast<std::uint32_t>(token >> 32)) {
+        return;  // an event for an fd number since closed
+    }
+    if (hangup) {
+        s->hung_up = true;
+    }
+    if (readable) {
+        s->readable = true;
+        s->readers.wake_all(WakeReason::ready);
+    }
+    if (writable) {
+        s->writers.wake_all(WakeReason::ready);
+    }
+}
+
+void Hub::poll_epoll(Nanos deadline) noexcept {
+    const int n = poller_.wait(deadline, [this](std::uint64_t token, bool readable, bool writable, bool hangup) {
+        on_poll_event(token, readable, writable, hangup);
+    });
+    if (n < 0 && errno != EINTR) {
+        std::perror("grove: epoll_wait");
+        std::abort();
+    }
+}
+
+// One io_uring_enter (submit all, wait for a completion or the deadline),
+// then every completion: a RingOp's wakes its fiber; the epoll fd's means
+// "drain epoll now", with a zero timeout.
+void Hub::poll_ring(Nanos deadline) noexcept {
+    const int r = ring_->enter(deadline);
+    if (r < 0) {
+        errno = -r;
+        std::perror("grove: io_uring_enter");
+        std::abort();
+    }
+    RingCompletion done[64];
+    for (;;) {
+        const int n = ring_->reap(done, 64);
+        for (int i = 0; i < n; ++i) {
+            const RingCompletion& c = done[i];
+            if (c.user_data == Ring::kIgnore) {
+                continue;  // a cancel request's own answer
+            }
+            if (c.user_data == kEpollTag) {
+                // Drain it whole: epoll raises no new wake-up for events
+                // already queued in it.
+                int got;
+                do {
+                    got = poller_.wait(0, [this](std::uint64_t token, bool readable, bool writable, bool hangup) {
+                        on_poll_event(token, readable, writable, hangup);
+                    });
+                } while (got == Poller::kMaxEvents);
+                if ((c.flags & Ring::kMore) == 0 && !ring_->prep_poll(poller_.fd(), kEpollTag)) {
+                    std::perror("grove: io_uring poll on epoll");
+                    std::abort();
+                }
+                continue;
+            }
+            auto* op = reinterpret_cast<RingOp*>(static_cast<std::uintptr_t>(c.user_data));
+            op->res = c.res;
+            op->done = true;
+            op->fd_hook.unlink();
+            ring_->op_done();
+            unpark(op->w, WakeReason::ready);
+        }
+        if (n < 64) {
+            break;
+        }
+    }
+}
+
+Ring* Hub::open_ring() noexcept {
+    Ring* r = Ring::open();
+    if (r == nullptr) {
+        ring_wanted_ = false;  // no io_uring here: epoll, as without GROVE_IO
+        return nullptr;
+    }
+    // From now on the thread blocks in the ring; epoll's events reach it
+    // through a multishot poll on the epoll fd.
+    if (!r->prep_poll(poller_.fd(), kEpollTag)) {
+        delete r;
+        ring_wanted_ = false;
+        return nullptr;
+    }
+    ring_ = r;
+    return r;
+}
+
+long Hub::ring_call(bool write, int fd, const void* buf, std::size_t n, int flags, Nanos deadline,
+                    WakeReason& early) noexcept {
+    early = WakeReason::none;
+    FdState* s = fd_state_if_any(fd);
+    Ring* r = ring();
+    if (s == nullptr || r == nullptr) {
+        return -EAGAIN;
+    }
+    FiberCore* self = current_;
+    if (self->kill_pending && self->no_interrupt == 0) {
+        // As park() would answer at once: nothing is queued for a kill.
+        self->kill_pending = false;
+        early = WakeReason::killed;
+        return -ECANCELED;
+    }
+    RingOp op;
+    const bool queued = write ? r->prep_send(op, fd, buf, n, flags)
+                              : r->prep_recv(op, fd, const_cast<void*>(buf), n, flags);
+    if (!queued) {
+        return -EAGAIN;
+    }
+    op.fd_hook.link_before(s->ring_ops);
+    const WakeReason why = park(op.w, deadline, true);
+    if (!op.done) {
+        // Ended early (deadline, Timeout, kill, signal): the kernel still
+        // owns the buffer. Cancel, then wait for the operation's own
+        // completion, which says whether the cancel won or the data came.
+        early = why;
+        if (!r->prep_cancel(op)) {
+            // Queue full even after a submit: the completion comes anyway,
+            // when the data does or the fd is closed.
+        }
+        while (!op.done) {
+            park(op.w, kNoDeadline, false);
+        }
+    }
+    if (op.closed) {
+        early = WakeReason::closed;
+    }
+    return op.res;
 }
 
 std::atomic<std::uint64_t> Hub::signals_pending{0};
@@ -629,6 +748,18 @@ void Hub::fd_forget(int fd) noexcept {
     }
     s->readers.wake_all(WakeReason::closed);
     s->writers.wake_all(WakeReason::closed);
+    if (s->ring_ops.linked()) {
+        // Operations in the ring: their fibers wake, with EBADF, when the
+        // completions of the cancel come. The cancel must reach the kernel
+        // before the number is closed (it looks the file up by number), and
+        // the ops leave this list so the number's next user starts clean.
+        while (s->ring_ops.linked()) {
+            RingOp* op = RingOp::from_fd_hook(s->ring_ops.next);
+            op->closed = true;
+            op->fd_hook.unlink();
+        }
+        ring_->cancel_fd_now(fd);
+    }
     if (s->registered) {
         // The kernel drops the registration with the file's last reference;
         // a dup'd file would stay registered under this number, and its
@@ -652,13 +783,27 @@ void Hub::note_read(int fd, long got, std::size_t asked, bool known_stream) noex
         s->readable = false;  // EAGAIN: drained, whatever the fd
         return;
     }
-    if (got == 0 || static_cast<std::size_t>(got) >= asked) {
-        return;  // EOF, or a full buffer: there may be more
+    if (got == 0) {
+        return;  // EOF
+    }
+    if (static_cast<std::size_t>(got) >= asked) {
+        s->readable = true;  // a full buffer: there may be more
+        return;
     }
     // A short read proves the queue empty only on a byte stream socket
     // (not a datagram, not a tty line).
     if (s->stream < 0 && known_stream) {
         s->stream = 1;
+    }
+    if (stream_socket(fd)) {
+        s->readable = false;
+    }
+}
+
+bool Hub::stream_socket(int fd) noexcept {
+    FdState* s = fd_state_if_any(fd);
+    if (s == nullptr) {
+        return false;
     }
     if (s->stream < 0) {
         int type = 0;
@@ -667,13 +812,19 @@ void Hub::note_read(int fd, long got, std::size_t asked, bool known_stream) noex
         s->stream = sys::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM ? 1 : 0;
         errno = saved;
     }
-    if (s->stream == 1) {
-        s->readable = false;
-    }
+    return s->stream == 1;
 }
 
 void Hub::after_fork_child() noexcept {
     poller_.reopen();
+    if (ring_ != nullptr) {
+        // The parent's ring: never submit to it from here. A fresh one is
+        // made on first use; the fibers whose operations were in it are gone.
+        ring_->forget_after_fork();
+        delete ring_;
+        ring_ = nullptr;
+    }
+    ring_wanted_ = Ring::wanted();
     while (run_queue_.pop() != nullptr) {
     }
     timers_.abandon();
@@ -682,6 +833,7 @@ void Hub::after_fork_child() noexcept {
         if (s) {
             s->readers.abandon();
             s->writers.abandon();
+            s->ring_ops.prev = s->ring_ops.next = &s->ring_ops;
             s->registered = false;
             ++s->seq;
         }

@@ -9,7 +9,9 @@
 // 2. A switch goes straight from the parking fiber to the next ready one;
 //    the hub fiber runs only when the queue is empty, or every kPollEvery
 //    switches so that a loop of yields cannot starve timers and I/O.
-// 3. Only the hub fiber calls Poller::wait; it never parks.
+// 3. Only the hub fiber calls Poller::wait and Ring::enter; it never parks.
+//    With a ring, the thread blocks in the ring alone (epoll is watched
+//    from it).
 // 4. Nothing on the switch path allocates or makes a syscall. errno is
 //    saved and restored per fiber across each switch.
 // 5. A dead fiber's stack and record are recycled by whoever runs next (it
@@ -29,6 +31,7 @@
 #include "context/stack.hpp"
 #include "context/switch.hpp"
 #include "hub/poller.hpp"
+#include "hub/ring.hpp"
 #include "hub/timer_heap.hpp"
 
 #define GROVE_ASSERT(cond, msg)                            \
@@ -134,6 +137,7 @@ struct FdState {
     bool hung_up = false;
     std::int8_t stream = -1;     // SOCK_STREAM socket? -1 not yet known
     std::uint32_t user_flags = 0;  // for the shim's fd table
+    ListHook ring_ops;           // RingOp::fd_hook of its operations in the ring
 };
 
 class Hub {
@@ -189,10 +193,32 @@ public:
         return s == nullptr || s->readable || s->hung_up;
     }
     // A read on fd returned `got` of `asked` bytes (or -1 with EAGAIN):
-    // clears the hint when that proves the fd's queue empty.
+    // clears the hint when that proves the fd's queue empty, sets it when a
+    // full buffer says more may be there.
     // `known_stream`: the caller knows fd is a byte stream socket (saves
     // asking the kernel once per fd).
     void note_read(int fd, long got, std::size_t asked, bool known_stream = false) noexcept;
+    // Whether fd is a SOCK_STREAM socket (asked of the kernel once per fd).
+    bool stream_socket(int fd) noexcept;
+
+    // --- the ring (ring.hpp), when GROVE_IO asks for it
+    // This hub's ring, made on first use; null when the hub stays on epoll
+    // (not asked for, or the kernel refused: then never tried again).
+    Ring* ring() noexcept {
+        return ring_ != nullptr || !ring_wanted_ ? ring_ : open_ring();
+    }
+    bool ring_active() const noexcept { return ring_ != nullptr; }
+    // The ring is in use or may be made: worth asking whether an fd suits it.
+    bool ring_enabled() const noexcept { return ring_ != nullptr || ring_wanted_; }
+    // One recv (write false) or send through the ring: queues it, parks
+    // until its completion or `deadline`, a kill or a Timeout; an early end
+    // cancels the operation and waits, uninterruptibly, for its completion.
+    // Returns the completion's result (a count, or -errno: -ECANCELED when
+    // the cancel won) and in `early` why the wait ended early (none if it
+    // did not; closed if fd_forget cancelled it). -EAGAIN with early none:
+    // the ring could not take it, wait on epoll instead.
+    long ring_call(bool write, int fd, const void* buf, std::size_t n, int flags, Nanos deadline,
+                   WakeReason& early) noexcept;
 
     Nanos now() const noexcept { return now_ns(); }
 
@@ -208,7 +234,8 @@ public:
     // In a child just forked: the hub keeps only the running fiber (as fork
     // keeps only the calling thread). Other fibers are dropped unrun, the
     // poller is a new epoll set (the parent's is shared across fork), no fd
-    // is registered. If the running fiber is not main, the child process
+    // is registered, and the parent's ring is dropped unused (a fresh one is
+    // made on first use). If the running fiber is not main, the child process
     // exits when it ends, as it would when its only thread returned.
     void after_fork_child() noexcept;
 
@@ -241,6 +268,10 @@ private:
     void finish(FiberCore* f) noexcept;
     void recycle(FiberCore* f) noexcept;
     void loop() noexcept;
+    void poll_epoll(Nanos deadline) noexcept;
+    void poll_ring(Nanos deadline) noexcept;
+    void on_poll_event(std::uint64_t token, bool readable, bool writable, bool hangup) noexcept;
+    Ring* open_ring() noexcept;
     void expire_timers() noexcept;
     [[noreturn]] void exit_current() noexcept;
 
@@ -250,6 +281,8 @@ private:
     RunQueue run_queue_;
     TimerHeap timers_;
     Poller poller_;
+    Ring* ring_ = nullptr;        // see ring(); owned
+    bool ring_wanted_ = false;    // GROVE_IO asked for it and it did not fail
     StackPool stacks_;
     std::vector<std::unique_ptr<FdState>> fds_;
     std::vector<FiberCore*> free_cores_;
@@ -266,6 +299,9 @@ private:
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 
     static constexpr unsigned kPollEvery = 64;
+    // user_data of the ring's multishot poll on the epoll fd (RingOps are
+    // aligned addresses, Ring::kIgnore is 0).
+    static constexpr std::uint64_t kEpollTag = 1;
 };
 
 // A POSIX-style call was woken by `w.why` (killed or scope_timeout) and

@@ -40,6 +40,8 @@ public:
     }
 
     int fd() const noexcept { return epfd_; }
+    // Events one wait() returns at most.
+    static constexpr int kMaxEvents = 256;
     // After fork: a new, empty set for the child (the old one is shared).
     void reopen() noexcept;
 
@@ -47,7 +49,6 @@ private:
     int wait_raw(Nanos deadline) noexcept;
     void event(int i, std::uint64_t& token, bool& readable, bool& writable, bool& hangup) const noexcept;
 
-    static constexpr int kMaxEvents = 256;
     int epfd_ = -1;
     bool have_pwait2_ = true;
     alignas(8) unsigned char events_[kMaxEvents * 12];  // struct epoll_event[] (packed on x86-64)

@@ -239,30 +239,113 @@ int io_wait(int fd, short events, Nanos deadline) noexcept {
 
 namespace {
 
+// With the hub's ring (GROVE_IO=uring), a write is handed to the ring at
+// once, so a message costs no send syscall of its own; false: a plain send
+// first, and the ring only where that says EAGAIN.
+// (Measured on an echo server: ring sends first cost less CPU per message.)
+constexpr bool kRingSendFirst = true;
+
+// Whether a recv/send of n bytes on fd goes through the hub's ring: a ring
+// is wanted and can be made, and fd is a stream socket (the ring's recv and
+// send ignore O_NONBLOCK on sockets; on other files they would not).
+bool use_ring(Hub& hub, int fd, std::size_t n) noexcept {
+    return n > 0 && hub.ring_enabled() && hub.stream_socket(fd) && hub.ring() != nullptr;
+}
+
+// One recv/send through the ring (Hub::ring_call), as the io calls report
+// it. Data that came before a cancel is returned, whatever ended the wait;
+// a kill that came with it is raised at the next suspension point.
+ssize_t ring_transfer(Hub& hub, bool write, int fd, const void* buf, std::size_t n, int flags,
+                      Nanos deadline) noexcept {
+    WakeReason early = WakeReason::none;
+    const long r = hub.ring_call(write, fd, buf, n, flags, deadline, early);
+    if (early == WakeReason::closed) {
+        errno = EBADF;
+        return -1;
+    }
+    if (r >= 0) {
+        if (early == WakeReason::killed) {
+            hub.running()->kill_pending = true;
+        }
+        return r;
+    }
+    if (early != WakeReason::none && r == -ECANCELED) {
+        return wake_to_result(hub, early, fd, write ? POLLOUT : POLLIN, deadline);
+    }
+    errno = static_cast<int>(-r);
+    return -1;
+}
+
 // read/recv: as io_retry, but skips the attempt that the hub's readiness
 // hint says can only fail (a stream socket seen drained), and feeds the
-// hint from each result.
+// hint from each result. Where it would wait, a ring recv waits instead
+// when the ring is in use (`ring_ok`: flags the ring's recv takes as is).
 template <class Op>
-ssize_t read_hinted(int fd, std::size_t n, Nanos deadline, Op&& op) noexcept {
+ssize_t read_hinted(int fd, void* buf, std::size_t n, int flags, bool ring_ok, Nanos deadline, Op&& op) noexcept {
     if (io_prepare(fd) != 0) {
         return -1;
     }
     Hub& hub = Hub::current();
     // A deadline already passed means "try once": never skip that try.
-    if (n > 0 && !hub.maybe_readable(fd) && !passed(deadline) && io_await(fd, false, deadline) != 0) {
+    bool attempt = n == 0 || hub.maybe_readable(fd) || passed(deadline);
+    for (;;) {
+        if (attempt) {
+            const ssize_t r = op();
+            if (r >= 0) {
+                hub.note_read(fd, r, n);
+                return r;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return r;
+            }
+            hub.note_read(fd, -1, n);
+        }
+        attempt = true;
+        if (ring_ok && !passed(deadline) && use_ring(hub, fd, n)) {
+            const ssize_t r = ring_transfer(hub, false, fd, buf, n, flags, deadline);
+            if (r >= 0) {
+                hub.note_read(fd, r, n, true);
+                return r;
+            }
+            if (errno != EAGAIN) {
+                return -1;
+            }
+            // The ring could not take it: wait on epoll.
+        }
+        if (io_await(fd, false, deadline) != 0) {
+            return -1;
+        }
+    }
+}
+
+// write/send on a stream socket with the ring in use: a ring send (or a
+// plain send first, see kRingSendFirst), then ring sends where the plain
+// one says EAGAIN. Otherwise exactly io_retry.
+template <class Op>
+ssize_t write_ringed(int fd, const void* buf, std::size_t n, int flags, Nanos deadline, Op&& op) noexcept {
+    if (io_prepare(fd) != 0) {
         return -1;
+    }
+    Hub& hub = Hub::current();
+    const bool ring = use_ring(hub, fd, n);
+    if (ring && kRingSendFirst && !passed(deadline)) {
+        const ssize_t r = ring_transfer(hub, true, fd, buf, n, flags, deadline);
+        if (r >= 0 || errno != EAGAIN) {
+            return r;
+        }
     }
     for (;;) {
         const ssize_t r = op();
-        if (r >= 0) {
-            hub.note_read(fd, r, n);
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
             return r;
         }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            return r;
+        if (ring && !passed(deadline)) {
+            const ssize_t w = ring_transfer(hub, true, fd, buf, n, flags, deadline);
+            if (w >= 0 || errno != EAGAIN) {
+                return w;
+            }
         }
-        hub.note_read(fd, -1, n);
-        if (io_await(fd, false, deadline) != 0) {
+        if (io_await(fd, true, deadline) != 0) {
             return -1;
         }
     }
@@ -271,11 +354,11 @@ ssize_t read_hinted(int fd, std::size_t n, Nanos deadline, Op&& op) noexcept {
 }  // namespace
 
 ssize_t io_read(int fd, void* buf, std::size_t n, Nanos deadline) noexcept {
-    return read_hinted(fd, n, deadline, [&] { return sys::read(fd, buf, n); });
+    return read_hinted(fd, buf, n, 0, true, deadline, [&] { return sys::read(fd, buf, n); });
 }
 
 ssize_t io_write(int fd, const void* buf, std::size_t n, Nanos deadline) noexcept {
-    return io_retry(fd, true, deadline, [&] { return sys::write(fd, buf, n); });
+    return write_ringed(fd, buf, n, 0, deadline, [&] { return sys::write(fd, buf, n); });
 }
 
 ssize_t io_write_all(int fd, const void* buf, std::size_t n, Nanos deadline) noexcept {
@@ -306,11 +389,14 @@ ssize_t io_recv(int fd, void* buf, std::size_t n, int flags, Nanos deadline) noe
     if ((flags & (MSG_PEEK | MSG_WAITALL)) != 0) {
         return io_retry(fd, false, deadline, [&] { return sys::recv(fd, buf, n, flags); });
     }
-    return read_hinted(fd, n, deadline, [&] { return sys::recv(fd, buf, n, flags); });
+    return read_hinted(fd, buf, n, flags, flags == 0, deadline, [&] { return sys::recv(fd, buf, n, flags); });
 }
 
 ssize_t io_send(int fd, const void* buf, std::size_t n, int flags, Nanos deadline) noexcept {
-    return io_retry(fd, true, deadline, [&] { return sys::send(fd, buf, n, flags); });
+    if ((flags & ~(MSG_NOSIGNAL | MSG_MORE)) != 0) {
+        return io_retry(fd, true, deadline, [&] { return sys::send(fd, buf, n, flags); });
+    }
+    return write_ringed(fd, buf, n, flags, deadline, [&] { return sys::send(fd, buf, n, flags); });
 }
 
 ssize_t io_recvfrom(int fd, void* buf, std::size_t n, int flags, struct sockaddr* from, socklen_t* fromlen,

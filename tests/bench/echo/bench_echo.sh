@@ -9,7 +9,8 @@
 #   PEERS    the peer programs' sources ($repo/../shared/peers)
 #   CELLS    "CONNS:SIZE ..." ("1000:64 10000:64 1000:16384 100:64"); 100 connections
 #            measure wake-up latency, not CPU, and are tabled apart
-#   SERVERS  subset/order of: epoll grove thread thread_grove tdemo tdemo_grove go gevent
+#   SERVERS  subset/order of: epoll grove grove_uring thread thread_grove tdemo tdemo_grove go gevent
+#            (grove_uring: demos/echo_server with GROVE_IO=uring)
 #            (tdemo: grove's own demos/threaded_echo, natively; tdemo_grove: the
 #            same binary under grove-run, green threads)
 #   WARM     loadgen warm-up seconds (1)
@@ -28,7 +29,7 @@ runs=${1:-5} secs=${2:-3}
 BUILD=${BUILD:-$repo/build}
 PEERS=${PEERS:-$repo/../shared/peers}
 CELLS=${CELLS:-"1000:64 10000:64 1000:16384 100:64"}
-SERVERS=${SERVERS:-"epoll grove thread thread_grove go gevent"}
+SERVERS=${SERVERS:-"epoll grove grove_uring thread thread_grove go gevent"}
 WARM=${WARM:-1}
 SYSCALLS=${SYSCALLS:-1}
 port=${PORT:-19100}
@@ -84,7 +85,7 @@ for s in $SERVERS; do
     tdemo_grove)
         [ -x "$BUILD/demos/threaded_echo" ] && [ -x "$BUILD/shim/grove-run" ] ||
             { echo "tdemo_grove skipped: no demos/threaded_echo or grove-run" >>"$notes"; continue; } ;;
-    epoll | grove | thread) ;;
+    epoll | grove | grove_uring | thread) ;;
     *) die "unknown server $s" ;;
     esac
     avail="$avail $s"
@@ -99,6 +100,7 @@ server_cmd() { # SERVER PORT -> argv in cmd[]
     case $1 in
     epoll) cmd=("$bin/epoll_echo" "$2") ;;
     grove) cmd=("$BUILD/demos/echo_server" "$2") ;;
+    grove_uring) cmd=(env GROVE_IO=uring "$BUILD/demos/echo_server" "$2") ;;
     thread) cmd=("$bin/thread_echo" "$2") ;;
     # GROVE_THREADS=green asks for green threads; grove-run execs the program.
     thread_grove) cmd=(env GROVE_THREADS=green "$BUILD/shim/grove-run" "$bin/thread_echo" "$2") ;;

@@ -18,6 +18,7 @@ import sys
 LABELS = {
     "epoll": "epoll_echo (C, epoll ET)",
     "grove": "grove echo_server (StreamServer)",
+    "grove_uring": "grove echo_server, GROVE_IO=uring",
     "thread": "thread_echo (C, pthreads)",
     "thread_grove": "thread_echo under grove-run",
     "tdemo": "demos/threaded_echo (C, pthreads)",
