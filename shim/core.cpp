@@ -47,7 +47,7 @@ bool is_main_thread() noexcept {
 // and the process starts over with libgrove_shim.so, which shares the
 // program's libgrove, preloaded in this library's place.
 
-int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
+[[gnu::cold]] int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
     const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
     const char* slash = std::strrchr(name, '/');
     const char* base = slash != nullptr ? slash + 1 : name;

@@ -200,13 +200,18 @@ inline F real_fn(F& slot, const char* name) noexcept {
 
 // ---- the mode ----------------------------------------------------------------
 
-enum Mode : int { kUnknown = 0, kNative = 1, kGreen = 2 };
+// kUnknown is not 0 so that g_mode lives in .data, on a page the loader
+// writes anyway, not on a .bss page of its own: preloading faults one page
+// less at start-up.
+enum Mode : int { kNative = 1, kGreen = 2, kUnknown = 3 };
 constinit std::atomic<int> g_mode{kUnknown};
 constinit std::size_t g_default_stack = 0;  // 0: grove's default (GROVE_STACK_SIZE)
 
 // No function-local statics here: their guards may call syscall(SYS_futex),
 // which this file interposes.
-[[gnu::noinline]] int decide_mode() noexcept {
+// Cold: run once, from a constructor; among the other start-up code, so
+// loading the shim faults in one text page less.
+[[gnu::noinline, gnu::cold]] int decide_mode() noexcept {
     int m = kNative;
     const char* dis = std::getenv("GROVE_DISABLE");
     const bool disabled = dis != nullptr && dis[0] != '\0' && std::strcmp(dis, "0") != 0;
