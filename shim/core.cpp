@@ -325,6 +325,30 @@ Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept {
     }
 }
 
+bool ring_recv(Hub* hub, int fd, void* buf, std::size_t n, Nanos deadline, long& out) noexcept {
+    for (;;) {
+        long r;
+        {
+            SignalWindow window(hub);
+            r = detail::io_ring_recv(fd, buf, n, deadline);
+        }
+        if (r >= 0) {
+            out = r;
+            return true;
+        }
+        if (errno == EAGAIN) {
+            return false;  // the ring cannot take it
+        }
+        if (errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
+            errno = EAGAIN;  // a socket timeout, as Linux reports it
+        } else if (errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+            continue;
+        }
+        out = -1;
+        return true;
+    }
+}
+
 bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& known) noexcept {
     if (!known) {
         const FdMode m = fd_mode(fd);

@@ -190,7 +190,7 @@ ssize_t read(int fd, void* buf, size_t n) {
     switch (bits & kKindMask) {
         case kind_socket: {
             const ssize_t r =
-                stream_socket_recv(hub, fd, bits, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
+                stream_socket_recv(hub, fd, bits, buf, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
             if (r < 0 && errno == ENOTSOCK && reclassify(fd)) {
                 return read(fd, buf, n);
             }
@@ -360,7 +360,7 @@ ssize_t recv(int fd, void* buf, size_t n, int flags) {
         });
     }
     if (flags == 0) {
-        return stream_socket_recv(hub, fd, bits, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
+        return stream_socket_recv(hub, fd, bits, buf, n, [&](int fl) { return sys::recv(fd, buf, n, fl); });
     }
     return socket_recv(hub, fd, flags, [&](int fl) { return sys::recv(fd, buf, n, fl); });
 }

@@ -176,6 +176,12 @@ Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept;
 // false when the call must end, with errno set (EAGAIN on timeout).
 bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& deadline_known) noexcept;
 
+// A blocking recv of a stream socket through the hub's ring, with the
+// kernel's answers for a signal (EINTR, or a restart under SA_RESTART) and
+// a socket timeout (EAGAIN). false: the ring cannot take it (wait on
+// readiness instead); true: `out` is the call's result (-1 with errno).
+bool ring_recv(Hub* hub, int fd, void* buf, std::size_t n, Nanos deadline, long& out) noexcept;
+
 // Copies n bytes from/to user memory the way the kernel does, with EFAULT
 // instead of a crash for a bad pointer (process_vm_readv/writev on this
 // process). False with errno EFAULT on failure.
@@ -221,8 +227,10 @@ auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0
 // system call. Data, EOF and errors all raise an edge, so the answer is the
 // one the plain attempt-first loop gives. A file the user made non-blocking
 // always gets its attempt.
+// With the hub's ring (GROVE_IO=uring), that wait is a ring recv instead:
+// the data comes with the wake-up, and the call makes no syscall of its own.
 template <class Op>
-auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, std::size_t asked, Op&& op) noexcept
+auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, void* buf, std::size_t asked, Op&& op) noexcept
     -> decltype(op(0)) {
     if ((bits & kStreamSocket) == 0) {
         return socket_recv(hub, fd, 0, op);
@@ -232,6 +240,16 @@ auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, std::size_t asked,
         if (!m.nonblock) {
             const int saved = errno;
             Nanos deadline = timeout_deadline(m.rcvtimeo);
+            if (hub->ring_enabled()) {
+                long got = 0;
+                if (ring_recv(hub, fd, buf, asked, deadline, got)) {
+                    if (got >= 0) {
+                        errno = saved;
+                        hub->note_read(fd, got, asked, true);
+                    }
+                    return static_cast<decltype(op(0))>(got);
+                }
+            }
             bool known = true;
             if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
                 return -1;

@@ -6,6 +6,7 @@
 
 #include "hub/ring.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -198,12 +199,17 @@ int Ring::submit(unsigned min_complete, unsigned flags, const void* arg, std::si
     return r < 0 ? -errno : 0;
 }
 
+// The SQE's length is 32 bits; the kernel moves at most this much per
+// read or write call anyway (MAX_RW_COUNT), so the count it returns is the
+// plain call's.
+constexpr std::size_t kMaxTransfer = 0x7ffff000;
+
 bool Ring::prep_recv(RingOp& op, int fd, void* buf, std::size_t n, int flags) noexcept {
     auto* sqe = static_cast<struct io_uring_sqe*>(get_sqe());
     if (sqe == nullptr) {
         return false;
     }
-    io_uring_prep_recv(sqe, fd, buf, n, flags);
+    io_uring_prep_recv(sqe, fd, buf, std::min(n, kMaxTransfer), flags);
     sqe->user_data = reinterpret_cast<std::uintptr_t>(&op);
     ++ops_;
     return true;
@@ -214,7 +220,7 @@ bool Ring::prep_send(RingOp& op, int fd, const void* buf, std::size_t n, int fla
     if (sqe == nullptr) {
         return false;
     }
-    io_uring_prep_send(sqe, fd, buf, n, flags);
+    io_uring_prep_send(sqe, fd, buf, std::min(n, kMaxTransfer), flags);
     sqe->user_data = reinterpret_cast<std::uintptr_t>(&op);
     ++ops_;
     return true;

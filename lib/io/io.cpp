@@ -353,6 +353,15 @@ ssize_t write_ringed(int fd, const void* buf, std::size_t n, int flags, Nanos de
 
 }  // namespace
 
+ssize_t io_ring_recv(int fd, void* buf, std::size_t n, Nanos deadline) noexcept {
+    Hub& hub = Hub::current();
+    if (passed(deadline) || !use_ring(hub, fd, n)) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return ring_transfer(hub, false, fd, buf, n, 0, deadline);
+}
+
 ssize_t io_read(int fd, void* buf, std::size_t n, Nanos deadline) noexcept {
     return read_hinted(fd, buf, n, 0, true, deadline, [&] { return sys::read(fd, buf, n); });
 }

@@ -82,6 +82,13 @@ ssize_t io_sendto(int fd, const void* buf, std::size_t n, int flags, const struc
 ssize_t io_recvmsg(int fd, struct msghdr* msg, int flags, Nanos deadline) noexcept;
 ssize_t io_sendmsg(int fd, const struct msghdr* msg, int flags, Nanos deadline) noexcept;
 
+// One recv without flags on a stream socket through the hub's ring
+// (GROVE_IO=uring): parks until data, EOF or an error, as a blocking recv
+// would; ETIMEDOUT, ECANCELED, EBADF, EINTR as io_await says them. -1 with
+// errno EAGAIN when the ring cannot take it (none here, or full): the
+// caller waits on readiness instead.
+ssize_t io_ring_recv(int fd, void* buf, std::size_t n, Nanos deadline) noexcept;
+
 // accept4 with SOCK_NONBLOCK added to `flags`; the new fd starts with fresh
 // hub state.
 int io_accept(int fd, struct sockaddr* addr, socklen_t* len, int flags, Nanos deadline) noexcept;

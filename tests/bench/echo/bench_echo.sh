@@ -9,8 +9,8 @@
 #   PEERS    the peer programs' sources ($repo/../shared/peers)
 #   CELLS    "CONNS:SIZE ..." ("1000:64 10000:64 1000:16384 100:64"); 100 connections
 #            measure wake-up latency, not CPU, and are tabled apart
-#   SERVERS  subset/order of: epoll grove grove_uring thread thread_grove tdemo tdemo_grove go gevent
-#            (grove_uring: demos/echo_server with GROVE_IO=uring)
+#   SERVERS  subset/order of: epoll grove grove_uring thread thread_grove thread_grove_uring tdemo
+#            tdemo_grove go gevent (*_uring: with GROVE_IO=uring)
 #            (tdemo: grove's own demos/threaded_echo, natively; tdemo_grove: the
 #            same binary under grove-run, green threads)
 #   WARM     loadgen warm-up seconds (1)
@@ -78,7 +78,7 @@ for s in $SERVERS; do
         if ! /usr/bin/python3 -c 'import gevent' 2>/dev/null; then
             echo "gevent skipped: /usr/bin/python3 cannot import gevent" >>"$notes"; continue
         fi ;;
-    thread_grove)
+    thread_grove | thread_grove_uring)
         [ -x "$BUILD/shim/grove-run" ] || { echo "thread_grove skipped: no grove-run" >>"$notes"; continue; } ;;
     tdemo)
         [ -x "$BUILD/demos/threaded_echo" ] || { echo "tdemo skipped: no demos/threaded_echo" >>"$notes"; continue; } ;;
@@ -104,6 +104,7 @@ server_cmd() { # SERVER PORT -> argv in cmd[]
     thread) cmd=("$bin/thread_echo" "$2") ;;
     # GROVE_THREADS=green asks for green threads; grove-run execs the program.
     thread_grove) cmd=(env GROVE_THREADS=green "$BUILD/shim/grove-run" "$bin/thread_echo" "$2") ;;
+    thread_grove_uring) cmd=(env GROVE_THREADS=green GROVE_IO=uring "$BUILD/shim/grove-run" "$bin/thread_echo" "$2") ;;
     tdemo) cmd=("$BUILD/demos/threaded_echo" "$2") ;;
     tdemo_grove) cmd=(env GROVE_THREADS=green "$BUILD/shim/grove-run" "$BUILD/demos/threaded_echo" "$2") ;;
     go) cmd=(env GOMAXPROCS=1 "$bin/echo_go" "$2") ;;

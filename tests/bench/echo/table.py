@@ -21,6 +21,7 @@ LABELS = {
     "grove_uring": "grove echo_server, GROVE_IO=uring",
     "thread": "thread_echo (C, pthreads)",
     "thread_grove": "thread_echo under grove-run",
+    "thread_grove_uring": "thread_echo under grove-run, GROVE_IO=uring",
     "tdemo": "demos/threaded_echo (C, pthreads)",
     "tdemo_grove": "demos/threaded_echo under grove-run",
     "go": "echo.go (GOMAXPROCS=1)",
