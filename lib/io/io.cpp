@@ -11,6 +11,10 @@
 #include "io/io.hpp"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cerrno>
@@ -271,6 +275,11 @@ ssize_t ring_transfer(Hub& hub, bool write, int fd, const void* buf, std::size_t
     }
     if (early != WakeReason::none && r == -ECANCELED) {
         return wake_to_result(hub, early, fd, write ? POLLOUT : POLLIN, deadline);
+    }
+    if (write && r == -EPIPE && (flags & MSG_NOSIGNAL) == 0) {
+        // A plain send raises SIGPIPE at the calling thread; the ring's
+        // completion does not: raise it here, as the kernel would have.
+        ::syscall(SYS_tgkill, ::getpid(), ::gettid(), SIGPIPE);
     }
     errno = static_cast<int>(-r);
     return -1;

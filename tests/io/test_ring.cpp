@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -349,6 +350,33 @@ BOOST_AUTO_TEST_CASE(write_waits_for_room) {
 
 // 1000 connections echoing at once through the ring (a StreamServer, and a
 // client fiber per connection), every byte checked.
+// A send onto a socket whose peer is gone raises SIGPIPE and fails with
+// EPIPE, on the ring as with a plain send; with MSG_NOSIGNAL, no signal.
+volatile sig_atomic_t sigpipes = 0;
+
+BOOST_AUTO_TEST_CASE(send_to_a_closed_peer_raises_sigpipe) {
+    struct sigaction sa {};
+    struct sigaction old {};
+    sa.sa_handler = [](int) { sigpipes = sigpipes + 1; };
+    BOOST_REQUIRE(::sigaction(SIGPIPE, &sa, &old) == 0);
+    for (const int flags : {0, static_cast<int>(MSG_NOSIGNAL)}) {
+        SocketPair p;
+        grove::io::close(p.b);
+        p.b = -1;
+        sigpipes = 0;
+        int err = 0;
+        const long r = grove::spawn([&] {
+            const long n = flags == 0 ? grove::io::write(p.a, "x", 1) : grove::io::send(p.a, "x", 1, flags);
+            err = errno;
+            return n;
+        }).join();
+        BOOST_TEST(r == -1);
+        BOOST_TEST(err == EPIPE);
+        BOOST_TEST(sigpipes == (flags == 0 ? 1 : 0));
+    }
+    ::sigaction(SIGPIPE, &old, nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(thousand_connections_echo) {
     raise_fd_limit(4096);
     constexpr int kConns = 1000;
