@@ -17,6 +17,19 @@
 
 namespace grove::detail {
 
+// How long a backend's wait for `deadline` may block: -1 without limit
+// (kNoDeadline), 0 just look (0, or passed), else the nanoseconds left.
+inline Nanos wait_left(Nanos deadline) noexcept {
+    if (deadline == kNoDeadline) {
+        return -1;
+    }
+    if (deadline <= 0) {
+        return 0;
+    }
+    const Nanos left = deadline - now_ns();
+    return left < 0 ? 0 : left;
+}
+
 class Poller {
 public:
     Poller();

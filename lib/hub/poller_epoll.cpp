@@ -50,15 +50,7 @@ int Poller::remove(int fd) noexcept {
 
 int Poller::wait_raw(Nanos deadline) noexcept {
     auto* evs = reinterpret_cast<struct epoll_event*>(events_);
-    Nanos left = 0;
-    if (deadline == kNoDeadline) {
-        left = -1;
-    } else if (deadline > 0) {
-        left = deadline - now_ns();
-        if (left < 0) {
-            left = 0;
-        }
-    }
+    const Nanos left = wait_left(deadline);
     if (have_pwait2_) {
         struct timespec ts;
         ts.tv_sec = left / 1'000'000'000;

@@ -5,6 +5,7 @@
 // without it.
 
 #include "hub/ring.hpp"
+#include "hub/poller.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -257,15 +258,7 @@ int Ring::cancel_fd_now(int fd) noexcept {
 }
 
 int Ring::enter(Nanos deadline) noexcept {
-    Nanos left = 0;
-    if (deadline == kNoDeadline) {
-        left = -1;
-    } else if (deadline > 0) {
-        left = deadline - now_ns();
-        if (left < 0) {
-            left = 0;
-        }
-    }
+    const Nanos left = wait_left(deadline);
     int r;
     if (left == 0) {
         r = submit(0, IORING_ENTER_GETEVENTS, nullptr, 0);
