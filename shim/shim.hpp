@@ -42,13 +42,26 @@ using detail::Hub;
 using detail::kNoDeadline;
 using detail::Nanos;
 
+// What the library writes while it loads lives together in .data, on the
+// page where .bss begins, which the loader writes anyway (it zeroes the rest
+// of that page): preloading the shim costs no page fault for it.
+#define GROVE_LOAD_DATA [[gnu::section(".data.grove_load")]]
+
+// The settings, read from the environment once, at load or at the first
+// interposed call if that comes sooner (from another library's constructor).
 struct Config {
-    bool disabled = false;  // GROVE_DISABLE=1
-    bool main_hub = false;  // GROVE_MAIN_HUB=1: the main thread is cooperative from the start
+    bool read = false;           // the fields below are set
+    bool disabled = false;       // GROVE_DISABLE=1
+    bool main_hub = false;       // GROVE_MAIN_HUB=1 (or green threads): the main thread is cooperative from the start
+    bool green_threads = false;  // GROVE_THREADS=green
+    std::size_t thread_stack = 0;  // GROVE_THREAD_STACK_SIZE; 0: grove's default (GROVE_STACK_SIZE)
 };
 
 extern Config config;
 extern std::atomic<bool> ready;  // set at the end of the shim's constructor
+
+// Fills `config` if it is not yet: getenv only, no syscall.
+void read_settings() noexcept;
 
 // This thread's hub if the call may park, else nullptr.
 Hub* hub_for_call() noexcept;

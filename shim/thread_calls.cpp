@@ -68,6 +68,7 @@
 #include <new>
 #include <typeinfo>
 
+#include "preload_runtime.hpp"
 #include "shim.hpp"
 
 using namespace grove;
@@ -89,7 +90,7 @@ void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t* buf);
 }
 
 namespace grove::shim {
-constinit CancelHook cancel_hook = nullptr;
+GROVE_LOAD_DATA constinit CancelHook cancel_hook = nullptr;
 }
 
 namespace {
@@ -200,30 +201,17 @@ inline F real_fn(F& slot, const char* name) noexcept {
 
 // ---- the mode ----------------------------------------------------------------
 
-// kUnknown is not 0 so that g_mode lives in .data, on a page the loader
-// writes anyway, not on a .bss page of its own: preloading faults one page
-// less at start-up.
 enum Mode : int { kNative = 1, kGreen = 2, kUnknown = 3 };
-constinit std::atomic<int> g_mode{kUnknown};
-constinit std::size_t g_default_stack = 0;  // 0: grove's default (GROVE_STACK_SIZE)
+GROVE_LOAD_DATA constinit std::atomic<int> g_mode{kUnknown};
 
 // No function-local statics here: their guards may call syscall(SYS_futex),
 // which this file interposes.
 // Cold: run once, from a constructor; among the other start-up code, so
 // loading the shim faults in one text page less.
 [[gnu::noinline, gnu::cold]] int decide_mode() noexcept {
-    int m = kNative;
-    const char* dis = std::getenv("GROVE_DISABLE");
-    const bool disabled = dis != nullptr && dis[0] != '\0' && std::strcmp(dis, "0") != 0;
-    const char* t = std::getenv("GROVE_THREADS");
-    if (!disabled && t != nullptr && std::strcmp(t, "green") == 0) {
-        m = kGreen;
-    }
-    if (const char* s = std::getenv("GROVE_THREAD_STACK_SIZE")) {
-        g_default_stack = detail::parse_byte_size(s, 0, 0);
-    }
+    read_settings();
     int expected = kUnknown;
-    g_mode.compare_exchange_strong(expected, m, std::memory_order_acq_rel);
+    g_mode.compare_exchange_strong(expected, config.green_threads ? kGreen : kNative, std::memory_order_acq_rel);
     return g_mode.load(std::memory_order_acquire);
 }
 
@@ -252,7 +240,6 @@ void green_cancel_hook(FiberCore* f, bool entering) noexcept;
 // The main thread is cooperative in green mode, whoever launched it.
 __attribute__((constructor(111))) void threads_init() {
     if (mode() == kGreen) {
-        config.main_hub = true;
 #if defined(__x86_64__)
         cancel_hook = green_cancel_hook;
 #endif
@@ -1152,7 +1139,7 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
     if (!green()) {
         return REAL(pthread_create)(thread, attr, start, arg);
     }
-    std::size_t stack = g_default_stack;
+    std::size_t stack = config.thread_stack;
     int detach = PTHREAD_CREATE_JOINABLE;
     if (attr != nullptr) {
         std::size_t asked = 0;
@@ -1167,6 +1154,9 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
             stack = asked;
         }
         pthread_attr_getdetachstate(attr, &detach);
+    }
+    if (&load_unwinder != nullptr) {
+        load_unwinder();  // the preload library's unwinder, before any green thread can exit
     }
     auto* t = new (std::nothrow) GreenThread();
     if (t == nullptr) {

@@ -1643,7 +1643,11 @@ void sort_like_glibc(Names& n) {
             const std::size_t mlen = a->ifa_netmask->sa_family == AF_INET ? 4 : 16;
             it.prefixlen = 0;
             for (std::size_t k = 0; k < mlen; ++k) {
-                it.prefixlen += __builtin_popcount(m[k]);
+                // Counted by hand: __builtin_popcount would call into libgcc_s
+                // (no popcnt instruction in the baseline ISA).
+                for (unsigned b = m[k]; b != 0; b &= b - 1) {
+                    ++it.prefixlen;
+                }
             }
             break;
         }
