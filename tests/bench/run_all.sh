@@ -11,7 +11,7 @@
 #   ECHO_SECS  seconds measured per echo run (3); HTTP_SECS per wrk run (5)
 #   SCALE_1M   runs of the 1,000,000-fiber scale row (1; 0 skips it: it needs
 #              ~5 GiB of memory and ~2 minutes here)
-#   SKIP       space-separated parts to leave out: micro shim scale echo http
+#   SKIP       space-separated parts to leave out: micro shim startup scale echo http
 #
 # Every table reports medians over RUNS runs (repetitions interleaved across
 # the servers compared), with each figure's ratio to the baseline measured
@@ -58,6 +58,24 @@ if ! skip shim; then
     echo
     taskset -c 1 "$BUILD/tests/bench/bench_shim" --reps "$((runs > 7 ? runs : 7))"
     echo
+fi
+
+if ! skip startup; then
+    say "start-up under the preloaded shim"
+    echo "## Start-up of programs that never use fibers"
+    echo
+    echo "Each program started bare, with an empty library preloaded (what preloading"
+    echo "anything costs), with the shim preloaded (native and green threads), and"
+    echo "through grove-run; $((runs * 40)) interleaved rounds, pinned to CPU 1."
+    echo
+    for prog in /bin/true "/usr/bin/python3 -c pass"; do
+        # shellcheck disable=SC2086
+        taskset -c 1 "$BUILD/tests/bench/bench_startup" --runs "$((runs * 40))" \
+            --preload "$BUILD/shim/libgrove_shim_preload.so" \
+            --empty "$BUILD/tests/shim/run/libempty_preload.so" \
+            --grove-run "$BUILD/shim/grove-run" -- $prog
+        echo
+    done
 fi
 
 if ! skip scale; then
