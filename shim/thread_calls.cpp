@@ -23,7 +23,10 @@
 // Process-shared objects (PTHREAD_PROCESS_SHARED, named semaphores) stay
 // libc's: the object carries libc's own marker and every call on it passes
 // through (and blocks the OS thread, as it must when another process holds
-// it).
+// it). Semaphores are the exception: their waits park the green thread and
+// look again with libc's sem_trywait (see "process-shared and named
+// semaphores" below), since a process's own threads often post them
+// (Python's multiprocessing does).
 //
 // Cancellation is deferred. It is acted on at this file's cancellation
 // points (pthread_join, pthread_cond_*wait, sem_*wait, pthread_testcancel)
@@ -57,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdarg>
@@ -1072,6 +1076,111 @@ int sem_wait_green(GSem* s, Nanos deadline) {
     return -1;
 }
 
+// ---- process-shared and named semaphores ----------------------------------------
+//
+// The object is libc's (another process may use it) and so are its post,
+// trywait and getvalue; only a green wait is cooperative. It looks with
+// sem_trywait and, while that says EAGAIN, parks: a sem_post made here by a
+// green thread wakes a parked waiter of that address at once (the table
+// below); a post by another process, or by an OS thread outside the green
+// threads, is seen at the next look, after a nap growing from 1 ms to
+// 25 ms as the file-lock waits' (fd_calls.cpp). A woken waiter is handed
+// nothing: it looks again, and parks again if a trywait or another
+// process took the unit first.
+
+// Parked waiters by semaphore address (Waiter::tag): those of the one hub
+// that runs green threads.
+constexpr std::size_t kSharedSemBuckets = 64;
+constinit NodeList g_shared_sem[kSharedSemBuckets]{};
+constinit bool g_shared_sem_atfork = false;  // the fork handler below is registered
+constexpr Nanos kSharedSemFirstNap = 1'000'000;
+constexpr Nanos kSharedSemMaxNap = 25'000'000;
+
+NodeList& shared_sem_bucket(const sem_t* s) noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(s);
+    return g_shared_sem[(a >> 5) % kSharedSemBuckets];
+}
+
+// A fork child has only the forking fiber: the parked waiters stayed in the
+// parent, and a post in the child must not wake their copies. Registered
+// at the first wait, not at start-up, which it would slow.
+void forget_shared_sem_waiters() noexcept {
+    for (NodeList& b : g_shared_sem) {
+        b = NodeList{};
+    }
+}
+
+// -1 with errno, as sem_wait. Not noexcept: a cancellation point.
+// A signal ends the wait with EINTR, except that sem_wait (`timed` false)
+// goes on when every handler that ran has SA_RESTART: so does libc's, whose
+// untimed futex wait the kernel restarts (signal(7)).
+int shared_sem_wait(Hub* hub, sem_t* s, bool timed, Nanos deadline) {
+    cancel_point();
+    const int saved = errno;
+    NodeList& b = shared_sem_bucket(s);
+    WaitNode n;
+    n.w.tag = reinterpret_cast<std::uintptr_t>(s);
+    Nanos nap = kSharedSemFirstNap;
+    for (;;) {
+        if (REAL(sem_trywait)(s) == 0) {
+            errno = saved;
+            return 0;
+        }
+        if (errno != EAGAIN) {
+            return -1;
+        }
+        const Nanos now = detail::now_ns();
+        if (now >= deadline) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (!g_shared_sem_atfork) {
+            g_shared_sem_atfork = true;
+            ::pthread_atfork(nullptr, nullptr, forget_shared_sem_waiters);
+        }
+        push(b, n);
+        WakeReason why;
+        {
+            SignalWindow signals(hub, false);  // its own CancelWindow
+            CancelWindow window;
+            why = hub->park(n.w, std::min(deadline, now + nap), true);
+        }
+        remove(b, n);
+        if (why == WakeReason::timed_out) {
+            nap = std::min(nap * 2, kSharedSemMaxNap);
+            continue;
+        }
+        if (why == WakeReason::ready ||
+            (why == WakeReason::interrupted && !timed && restarts(hub, false))) {
+            continue;
+        }
+        if (cancel_due()) {
+            cancel_point();
+        }
+        detail::defer_interruption(n.w);
+        errno = EINTR;  // a signal, or a kill
+        return -1;
+    }
+}
+
+// For a wait on libc's semaphore: the hub to park in when the call is
+// green and made where a fiber may park; else null (it passes through).
+Hub* shared_sem_hub() noexcept {
+    return green() ? hub_for_call() : nullptr;
+}
+
+// After a post of s: its first parked waiter looks again.
+void shared_sem_posted(sem_t* s) noexcept {
+    NodeList& b = shared_sem_bucket(s);
+    for (WaitNode* n = b.head; n != nullptr; n = n->next) {
+        if (n->w.tag == reinterpret_cast<std::uintptr_t>(s) && n->w.why == WakeReason::none) {
+            remove(b, *n);
+            detail::unpark(n->w, WakeReason::ready);
+            return;
+        }
+    }
+}
+
 // ---- futex (std::atomic::wait, std::latch, std::barrier, std::future) -------------
 
 // Waiters of the emulated futex, by address. Waiter::tag holds the address,
@@ -1947,6 +2056,9 @@ int sem_destroy(sem_t* s) noexcept {
 
 int sem_wait(sem_t* s) {
     if (!sem_is_green(s)) {
+        if (Hub* hub = shared_sem_hub()) {
+            return shared_sem_wait(hub, s, false, kNoDeadline);
+        }
         return REAL(sem_wait)(s);
     }
     return sem_wait_green(gs(s), kNoDeadline);
@@ -1965,30 +2077,38 @@ int sem_trywait(sem_t* s) noexcept {
 }
 
 int sem_timedwait(sem_t* s, const struct timespec* abs) {
-    if (!sem_is_green(s)) {
+    Hub* hub = nullptr;
+    if (!sem_is_green(s) && (hub = shared_sem_hub()) == nullptr) {
         return REAL(sem_timedwait)(s, abs);
     }
     if (!valid_ns(abs)) {
         errno = EINVAL;
         return -1;
     }
-    return sem_wait_green(gs(s), deadline_from(CLOCK_REALTIME, abs));
+    const Nanos deadline = deadline_from(CLOCK_REALTIME, abs);
+    return hub != nullptr ? shared_sem_wait(hub, s, true, deadline) : sem_wait_green(gs(s), deadline);
 }
 
 int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
-    if (!sem_is_green(s)) {
+    Hub* hub = nullptr;
+    if (!sem_is_green(s) && (hub = shared_sem_hub()) == nullptr) {
         return REAL(sem_clockwait)(s, clock, abs);
     }
     if (!supported_clock(clock) || !valid_ns(abs)) {
         errno = EINVAL;
         return -1;
     }
-    return sem_wait_green(gs(s), deadline_from(clock, abs));
+    const Nanos deadline = deadline_from(clock, abs);
+    return hub != nullptr ? shared_sem_wait(hub, s, true, deadline) : sem_wait_green(gs(s), deadline);
 }
 
 int sem_post(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
-        return REAL(sem_post)(s);
+        const int r = REAL(sem_post)(s);
+        if (r == 0 && green()) {
+            shared_sem_posted(s);
+        }
+        return r;
     }
     GSem* g = gs(s);
     if (WaitNode* n = pop_live(g->waiters)) {
