@@ -2,7 +2,8 @@
 // Every answer comes from the real call with a zero timeout, so it is
 // exactly the kernel's; the shim only decides when to ask again: it parks
 // the fiber until one of the fds may be ready (or the timeout passes)
-// instead of blocking the thread.
+// instead of blocking the thread. A call with a zero timeout of its own
+// that finds nothing gives the other fibers a turn (give_way).
 //
 // Waiting on several fds uses a short-lived epoll set of the caller's fds,
 // itself waited on by the hub; one fd is waited on directly.
@@ -251,6 +252,14 @@ int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, con
     }
 }
 
+// The answer of a zero-timeout call, after giving way if it found nothing.
+int looked(Hub* hub, int r) noexcept {
+    if (r == 0) {
+        give_way(hub);
+    }
+    return r;
+}
+
 }  // namespace
 
 extern "C" {
@@ -259,16 +268,24 @@ void __chk_fail(void) __attribute__((noreturn));
 
 int poll(struct pollfd* fds, nfds_t n, int timeout) {
     GROVE_CANCELLATION_POINT(-1);
-    if (timeout == 0 || hub_for_call() == nullptr) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
         return sys::poll(fds, n, timeout);
+    }
+    if (timeout == 0) {
+        return looked(hub, sys::poll(fds, n, 0));
     }
     return poll_until(fds, n, deadline_ms(timeout), nullptr);
 }
 
 int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_t* mask) {
     GROVE_CANCELLATION_POINT(-1);
-    if ((ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) || hub_for_call() == nullptr) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
         return sys::ppoll(fds, n, ts, mask);
+    }
+    if (ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) {
+        return looked(hub, sys::ppoll(fds, n, ts, mask));
     }
     if (ts != nullptr && (ts->tv_nsec < 0 || ts->tv_nsec >= 1'000'000'000 || ts->tv_sec < 0)) {
         errno = EINVAL;
@@ -294,8 +311,14 @@ int __ppoll_chk(struct pollfd* fds, nfds_t n, const struct timespec* ts, const s
 int select(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
            struct timeval* __restrict tv) {
     GROVE_CANCELLATION_POINT(-1);
-    if ((tv != nullptr && tv->tv_sec == 0 && tv->tv_usec == 0) || hub_for_call() == nullptr || nfds < 0 ||
-        nfds > FD_SETSIZE) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::select(nfds, r, w, e, tv);
+    }
+    if (tv != nullptr && tv->tv_sec == 0 && tv->tv_usec == 0) {
+        return looked(hub, sys::select(nfds, r, w, e, tv));
+    }
+    if (nfds < 0 || nfds > FD_SETSIZE) {
         return sys::select(nfds, r, w, e, tv);
     }
     if (tv != nullptr && (tv->tv_sec < 0 || tv->tv_usec < 0)) {
@@ -324,8 +347,14 @@ int select(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restr
 int pselect(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
             const struct timespec* __restrict ts, const sigset_t* __restrict mask) {
     GROVE_CANCELLATION_POINT(-1);
-    if ((ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) || hub_for_call() == nullptr || nfds < 0 ||
-        nfds > FD_SETSIZE) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
+        return sys::pselect(nfds, r, w, e, ts, mask);
+    }
+    if (ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) {
+        return looked(hub, sys::pselect(nfds, r, w, e, ts, mask));
+    }
+    if (nfds < 0 || nfds > FD_SETSIZE) {
         return sys::pselect(nfds, r, w, e, ts, mask);
     }
     if (ts != nullptr && (ts->tv_nsec < 0 || ts->tv_nsec >= 1'000'000'000 || ts->tv_sec < 0)) {
@@ -337,25 +366,31 @@ int pselect(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __rest
 
 int epoll_pwait(int ep, struct epoll_event* events, int max, int timeout, const sigset_t* mask) {
     GROVE_CANCELLATION_POINT(-1);
-    if (timeout == 0 || hub_for_call() == nullptr) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
         return sys::epoll_pwait(ep, events, max, timeout, mask);
+    }
+    if (timeout == 0) {
+        return looked(hub, sys::epoll_pwait(ep, events, max, 0, mask));
     }
     return epoll_until(ep, events, max, deadline_ms(timeout), mask);
 }
 
 int epoll_pwait2(int ep, struct epoll_event* events, int max, const struct timespec* ts, const sigset_t* mask) {
     GROVE_CANCELLATION_POINT(-1);
-    if (hub_for_call() == nullptr) {
+    Hub* hub = hub_for_call();
+    if (hub == nullptr) {
         return sys::epoll_pwait2(ep, events, max, ts, mask);
     }
     struct timespec t{};
     std::uint64_t m;
     // A bad pointer, a malformed or a zero timeout, a bad mask pointer: the
-    // real call answers at once.
+    // real call answers at once (0 only for a zero timeout that found
+    // nothing).
     if ((ts != nullptr && (!copy_from_user(&t, ts, sizeof t) || t.tv_sec < 0 || t.tv_nsec < 0 ||
                            t.tv_nsec >= 1'000'000'000 || (t.tv_sec == 0 && t.tv_nsec == 0))) ||
         (mask != nullptr && !copy_from_user(&m, mask, sizeof m))) {
-        return sys::epoll_pwait2(ep, events, max, ts, mask);
+        return looked(hub, sys::epoll_pwait2(ep, events, max, ts, mask));
     }
     return epoll_until(ep, events, max, deadline_ts(ts != nullptr ? &t : nullptr), mask);
 }

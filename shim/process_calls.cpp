@@ -1,7 +1,8 @@
 // waitpid/wait/wait4/waitid wait for a child without blocking the thread:
 // through a pidfd when there is one child to wait for, else by polling with
-// a backoff. fork gives the child a fresh hub holding only the forking fiber.
-// sched_yield is a fiber yield.
+// a backoff. A WNOHANG wait that finds nothing gives the other fibers a turn
+// (give_way). fork gives the child a fresh hub holding only the forking
+// fiber. sched_yield is a fiber yield.
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -23,10 +24,17 @@ int open_pidfd(pid_t pid) noexcept {
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
-// Parks until `look()` says the wait is over (true): woken by pidfd's
-// readability when pidfd >= 0, else by polling with a backoff. 0 then;
-// -1 with errno EINTR when a signal without SA_RESTART, a kill or a
+// Parks until `look()` says the wait is over (true): polling with a
+// backoff, and when pidfd >= 0 also woken by its readability. 0 then; -1
+// with errno EINTR when a signal without SA_RESTART, a kill or a
 // grove::Timeout cuts it short.
+// A pidfd is readable only once the child has exited, yet a wait without
+// WUNTRACED also reports the stops of a child this process traces
+// (ptrace; the child may have asked for it itself, PTRACE_TRACEME, unseen
+// here). So even an exit-only wait looks again after each backoff: an exit
+// still ends the wait at once, a tracee's stop within the backoff (at most
+// 50 ms, as the plain polling), and a long wait costs one WNOHANG look per
+// backoff, a few dozen cheap system calls a second at most.
 // Not noexcept: `look` makes the real calls, cancellation points.
 template <class Look>
 int wait_until(Hub* hub, int pidfd, Look&& look) {
@@ -34,12 +42,18 @@ int wait_until(Hub* hub, int pidfd, Look&& look) {
     for (;;) {
         int w;
         if (pidfd >= 0) {
-            SignalWindow window(hub);
-            w = detail::io_wait(pidfd, POLLIN, kNoDeadline);
+            const Nanos until = detail::now_ns() + backoff;
+            {
+                SignalWindow window(hub);
+                w = detail::io_wait(pidfd, POLLIN, until);
+            }
+            if (w != 0 && errno == ETIMEDOUT && detail::now_ns() >= until) {
+                w = 0;  // the backoff passed: look again
+            }
         } else {
             w = nap(hub, backoff) ? 0 : -1;
-            backoff = std::min<Nanos>(backoff * 2, 50'000'000);
         }
+        backoff = std::min<Nanos>(backoff * 2, 50'000'000);
         if (w != 0) {
             if (errno == EINTR && restarts(hub, false)) {
                 continue;
@@ -59,11 +73,15 @@ int wait_until(Hub* hub, int pidfd, Look&& look) {
 template <class Call>
 pid_t wait_child(pid_t pid, int options, Call&& call) {
     Hub* hub = hub_for_call();
-    if (hub == nullptr || (options & WNOHANG) != 0) {
+    if (hub == nullptr) {
         return call(options);
     }
     pid_t r = call(options | WNOHANG);
     if (r != 0) {
+        return r;
+    }
+    if ((options & WNOHANG) != 0) {
+        give_way(hub);
         return r;
     }
     // One child, exit only: its pidfd becomes readable when it ends.
@@ -104,12 +122,21 @@ pid_t wait4(pid_t pid, int* status, int options, struct rusage* usage) noexcept 
 // one is there (or the look fails: ECHILD, EINVAL), the real call with the
 // caller's arguments answers at once, so infop (even a bad one: EFAULT) is
 // filled exactly as the kernel fills it. A pidfd (P_PID, or P_PIDFD's own)
-// wakes an exit-only wait; anything else is polled with a backoff.
+// also wakes an exit-only wait; anything else is polled with a backoff.
 int waitid(idtype_t idtype, id_t id, siginfo_t* infop, int options) {
     GROVE_CANCELLATION_POINT(-1);
     Hub* hub = hub_for_call();
-    if (hub == nullptr || (options & WNOHANG) != 0) {
+    if (hub == nullptr) {
         return sys::waitid(idtype, id, infop, options);
+    }
+    if ((options & WNOHANG) != 0) {
+        const int r = sys::waitid(idtype, id, infop, options);
+        // Nothing found: 0 with si_pid 0 (Linux writes it). A null infop
+        // cannot tell; giving way then costs a yield, no more.
+        if (r == 0 && (infop == nullptr || infop->si_pid == 0)) {
+            give_way(hub);
+        }
+        return r;
     }
     auto waitable = [&] {
         siginfo_t peek;

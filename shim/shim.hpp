@@ -171,6 +171,21 @@ inline bool restarts(Hub* hub, bool has_timeout) noexcept {
     return !has_timeout && restart_after(hub->interrupt_signals());
 }
 
+// A look that cannot wait (a zero-timeout poll, select or epoll wait; a
+// WNOHANG wait for a child) found nothing. Its caller may be spinning on it
+// until another thread does something, which natively the kernel lets that
+// thread do by preempting the spinner; green threads share one OS thread,
+// so the call gives the other fibers a turn before it returns the kernel's
+// answer. A fiber parked on an fd or a timer needs the hub to look at
+// readiness and timers first: the yield goes through the hub once every
+// kPollEvery switches (hub.hpp), not at each call, so a spinner alone pays
+// no system call for it and an epoll_wait at most once per kPollEvery
+// looks (only when some fiber waits on an fd), yet a parked fiber becomes
+// runnable within that many looks.
+inline void give_way(Hub* hub) noexcept {
+    hub->yield_now();
+}
+
 // Outcome of one cooperative wait of an interposed call.
 enum class Wait {
     ready,      // look again

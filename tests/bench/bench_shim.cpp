@@ -5,11 +5,15 @@
 //                  system call itself (syscall(SYS_sched_yield), the shim
 //                  cannot see it) and grove's own this_fiber::yield;
 //   usleep(0)      in one fiber: what a zero sleep costs through the shim
-//                  (POSIX lets it return at once; the shim yields).
+//                  (POSIX lets it return at once; the shim yields);
+//   poll(fd, 1, 0) in one fiber, on a pipe that stays empty: a lone
+//                  fiber busy-polling (the shim yields after each empty
+//                  look) against the system call without the shim.
 //
 // Usage: bench_shim [--reps N]   (linked with the shim, no LD_PRELOAD needed)
 #include <grove/grove.hpp>
 
+#include <poll.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -65,6 +69,42 @@ double shim_usleep0(long n) {
     return two_fibers(n, [] { ::usleep(0); });
 }
 
+// A lone fiber polling an empty pipe with a zero timeout, n times; `look`
+// makes one poll.
+template <class Look>
+double lone_poll(long n, Look look) {
+    int p[2];
+    if (::pipe(p) != 0) {
+        std::perror("pipe");
+        std::exit(1);
+    }
+    double ns = 0;
+    grove::spawn([&] {
+        struct pollfd fd{p[0], POLLIN, 0};
+        const auto t0 = Clock::now();
+        for (long i = 0; i < n; ++i) {
+            look(&fd);
+        }
+        ns = ns_per(t0, n);
+    }).join();
+    ::close(p[0]);
+    ::close(p[1]);
+    return ns;
+}
+
+// ppoll: the system call every architecture has (poll is made of it where
+// there is no poll system call).
+double raw_poll0(long n) {
+    return lone_poll(n, [](struct pollfd* fd) {
+        const struct timespec zero{};
+        ::syscall(SYS_ppoll, fd, 1, &zero, nullptr, 0);
+    });
+}
+
+double shim_poll0(long n) {
+    return lone_poll(n, [](struct pollfd* fd) { ::poll(fd, 1, 0); });
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t h = v.size() / 2;
@@ -95,6 +135,8 @@ int main(int argc, char** argv) {
         {"grove `this_fiber::yield` (2 fibers), per switch", 2'000'000, grove_yield},
         {"plain `sched_yield()` through the shim (2 fibers)", 2'000'000, shim_sched_yield},
         {"plain `usleep(0)` through the shim (2 fibers)", 2'000'000, shim_usleep0},
+        {"`ppoll` system call, zero timeout (reference)", 500'000, raw_poll0},
+        {"plain `poll(fd, 1, 0)` through the shim (1 fiber)", 500'000, shim_poll0},
     };
     for (auto& f : figures) {
         f.run(f.iterations / 10);

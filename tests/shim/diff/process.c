@@ -3,6 +3,8 @@
  * server in a child and a unix-socket ping-pong. */
 #include "diff.h"
 
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 
 #define A "process"
@@ -200,6 +202,66 @@ static void signals(void) {
     default_signal(SIGCHLD);
 }
 
+/* A child that asks to be traced, then stops itself after `delay_ms`
+ * (0: at once). Its tracer sees the stop without WUNTRACED. It dies with
+ * its tracer, so a tracer killed by isolated() leaves no stopped child. */
+static pid_t traced_child(long delay_ms) {
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) {
+            _exit(2);
+        }
+        sleep_ms(delay_ms);
+        raise(SIGSTOP);
+        _exit(10);
+    }
+    return pid;
+}
+
+/* Each runs isolated: a wait that misses the stop would never end. */
+static void traced_waitpid(void) {
+    int st = 0;
+    const pid_t pid = traced_child(0);
+    CALL(waitpid(pid, &st, 0));
+    const int stopped = g_ret == pid && WIFSTOPPED(st);
+    char stop[64];
+    snprintf(stop, sizeof stop, "%s", status_str(st));
+    CALL(ptrace(PTRACE_CONT, pid, NULL, NULL));
+    rep_val(A, "waitpid_traced_child_stop_then_cont", stopped, g_err, "%s then %s", stop, reap(pid));
+}
+
+static void traced_wait4_later(void) {
+    int st = 0;
+    const pid_t pid = traced_child(100);
+    CALL(wait4(pid, &st, 0, NULL));
+    const int stopped = g_ret == pid && WIFSTOPPED(st);
+    char stop[64];
+    snprintf(stop, sizeof stop, "%s", status_str(st));
+    kill(pid, SIGKILL);
+    rep_val(A, "wait4_traced_child_stops_later_then_kill", stopped, 0, "%s then %s", stop, reap(pid));
+}
+
+static void traced_waitid_later(void) {
+    const pid_t pid = traced_child(50);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    CALL(waitid(P_PID, (id_t)pid, &si, WEXITED));
+    const int trapped = g_ret == 0 && si.si_pid == pid && si.si_code == CLD_TRAPPED;
+    const int stop_sig = si.si_status;
+    ptrace(PTRACE_CONT, pid, NULL, NULL);
+    memset(&si, 0, sizeof si);
+    CALL(waitid(P_PID, (id_t)pid, &si, WEXITED));
+    rep_val(A, "waitid_traced_child_stops_later_then_cont", trapped, g_err, "stop=%s then exited=%s status=%d",
+            sig_name(stop_sig), yesno(si.si_pid == pid && si.si_code == CLD_EXITED), si.si_status);
+}
+
+static void traced(void) {
+    isolated(A, "waitpid_traced_child_stop_then_cont", traced_waitpid, 5);
+    isolated(A, "wait4_traced_child_stops_later_then_kill", traced_wait4_later, 5);
+    isolated(A, "waitid_traced_child_stops_later_then_cont", traced_waitid_later, 5);
+}
+
 /* Run as the exec'd child: report how stdin looks and what a read gives. */
 static int stdin_probe(void) {
     char buf[32];
@@ -363,6 +425,7 @@ int main(int argc, char** argv) {
     }
     begin();
     waits();
+    traced();
     signals();
     exec_probe("exec_child_inherits_waited_pipe", 0);
     exec_probe("exec_child_without_shim_inherits_waited_pipe", 1);
