@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "hub/own_fd.hpp"
 #include "shim.hpp"
 
 using namespace grove;
@@ -127,6 +129,61 @@ int lock_wait(Hub* hub, Attempt&& attempt, Busy&& busy) noexcept {
 
 bool lock_busy(int err) noexcept {
     return err == EAGAIN || err == EACCES;  // F_SETLK says either (POSIX)
+}
+
+// The library's own fds (hub/own_fd.hpp) are not open as far as the
+// program can tell. A dup2 or dup3 onto one moves the library's out of the
+// way, then runs the program's call; if that fails, the number is closed,
+// as the program found it.
+template <class Call>
+int onto_own_fd(int to, Call&& call) noexcept {
+    if (!detail::own_fd_move(to)) {
+        return -1;
+    }
+    const int r = call();
+    if (r < 0) {
+        ErrnoGuard keep;
+        sys::close(to);
+    }
+    return r;
+}
+
+int real_close_range(unsigned first, unsigned last, int flags) noexcept {
+    using Fn = int (*)(unsigned, unsigned, int);
+    static const auto fn = reinterpret_cast<Fn>(next_symbol("close_range"));
+    if (fn == nullptr) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return fn(first, last, flags);
+}
+
+// close_range over [first, last] but around the library's fds: the pieces
+// between them, each with the caller's flags.
+int close_range_around_own(unsigned first, unsigned last, int flags) noexcept {
+    int own[detail::kOwnFdMax];
+    const int n = detail::own_fds_in(first, last, own, detail::kOwnFdMax);
+    unsigned from = first;
+    bool called = false;
+    for (int i = 0; i <= n; ++i) {
+        const bool end = i == n;
+        const unsigned to = end ? last : static_cast<unsigned>(own[i]) - 1;
+        if (from <= to && (end || static_cast<unsigned>(own[i]) > from)) {
+            if (real_close_range(from, to, flags) != 0) {
+                return -1;
+            }
+            called = true;
+        }
+        if (end || static_cast<unsigned>(own[i]) == last) {
+            break;
+        }
+        from = static_cast<unsigned>(own[i]) + 1;
+    }
+    if (!called && (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) != 0) {
+        errno = EINVAL;  // the kernel checks the flags even for a range with nothing open
+        return -1;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -299,6 +356,10 @@ int connect(int fd, const struct sockaddr* addr, socklen_t len) {
 
 int close(int fd) {
     GROVE_CANCELLATION_POINT(-1);
+    if (detail::own_fd_is(fd)) [[unlikely]] {
+        errno = EBADF;
+        return -1;
+    }
     if (fd >= 0) {
         // Before the real close: once it returns, another thread may be
         // handed the same number, and its entry must not be wiped.
@@ -317,7 +378,16 @@ int dup(int fd) noexcept {
 }
 
 int dup2(int from, int to) noexcept {
-    const int r = sys::dup2(from, to);
+    int r;
+    if (detail::own_fd_is(to)) [[unlikely]] {
+        if (from == to) {
+            errno = EBADF;  // dup2 of a number that is not open onto itself
+            return -1;
+        }
+        r = onto_own_fd(to, [&] { return sys::dup2(from, to); });
+    } else {
+        r = sys::dup2(from, to);
+    }
     if (r >= 0 && from != to) {
         duplicated(from, r);
     }
@@ -325,11 +395,32 @@ int dup2(int from, int to) noexcept {
 }
 
 int dup3(int from, int to, int flags) noexcept {
-    const int r = sys::dup3(from, to, flags);
+    const int r = detail::own_fd_is(to) && from != to ? onto_own_fd(to, [&] { return sys::dup3(from, to, flags); })
+                                                      : sys::dup3(from, to, flags);
     if (r >= 0) {
         duplicated(from, r);
     }
     return r;
+}
+
+int close_range(unsigned int first, unsigned int last, int flags) noexcept {
+    if (first > last || !detail::own_fd_overlaps(first, last)) [[likely]] {
+        return real_close_range(first, last, flags);
+    }
+    return close_range_around_own(first, last, flags);
+}
+
+// glibc's closefrom calls its own close_range, which no interposer sees.
+void closefrom(int lowfd) noexcept {
+    const unsigned first = lowfd < 0 ? 0 : static_cast<unsigned>(lowfd);
+    if (close_range(first, ~0U, 0) != 0) {
+        // No close_range in this kernel: one close per number, as glibc does.
+        struct rlimit rl;
+        const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+        for (rlim_t fd = first; fd < top; ++fd) {
+            close(static_cast<int>(fd));
+        }
+    }
 }
 
 int fcntl(int fd, int cmd, ...) {

@@ -95,6 +95,8 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
         return -1;
     }
     if (!simple) {
+        // For this call only: at the kernel's number, not a high one as the
+        // library's long-lived fds (hub/own_fd.hpp).
         set = sys::epoll_create1(EPOLL_CLOEXEC);
         if (set < 0) {
             return -1;

@@ -18,7 +18,9 @@ using namespace grove::shim;
 namespace {
 
 
-// A pidfd for pid, or -1; errno is left alone either way.
+// A pidfd for pid, or -1; errno is left alone either way. It lives for one
+// wait only, so it stays at the kernel's number, unlike the library's
+// long-lived fds (hub/own_fd.hpp).
 int open_pidfd(pid_t pid) noexcept {
     ErrnoGuard keep;
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));

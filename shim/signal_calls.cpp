@@ -162,6 +162,8 @@ int wait_signal(Hub* hub, const sigset_t* set, siginfo_t* info, Nanos deadline, 
     }
     BlockCaught block(set);
     SignalWindow window(hub);
+    // For this wait only: at the kernel's number, not a high one as the
+    // library's long-lived fds (hub/own_fd.hpp).
     const int sfd = ::signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
     Nanos nap = kFirstNap;
     // A caught signal may have come before it was blocked: look again.

@@ -55,6 +55,7 @@
 #include <grove/io.hpp>
 
 #include "hub/hub.hpp"
+#include "hub/own_fd.hpp"
 #include "io/io.hpp"
 #include "sys/sys.hpp"
 
@@ -710,11 +711,12 @@ public:
         if (channel_ != nullptr) {
             ares_destroy(channel_);
         }
-        if (epfd_ >= 0) {
+        if (const int ep = epfd(); ep >= 0) {
             if (Hub* h = Hub::current_if_any()) {
-                h->fd_forget(epfd_);
+                h->fd_forget(ep);
             }
-            sys::close(epfd_);
+            own_fd_release(ep);
+            sys::close(ep);
         }
     }
 
@@ -731,9 +733,10 @@ public:
             ares_destroy(channel_);  // the queries' callbacks see EDESTRUCTION
             channel_ = nullptr;
         }
-        if (epfd_ >= 0) {
-            sys::close(epfd_);
-            epfd_ = -1;
+        if (const int ep = epfd(); ep >= 0) {
+            own_fd_release(ep);
+            sys::close(ep);
+            epfd_.store(-1, std::memory_order_relaxed);
         }
     }
 
@@ -758,10 +761,11 @@ private:
     Channel() = default;
 
     bool init(const std::string& servers) noexcept {
-        epfd_ = sys::epoll_create1(EPOLL_CLOEXEC);
-        if (epfd_ < 0) {
+        const int ep = sys::epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0) {
             return false;
         }
+        own_fd(ep, epfd_);
         const RetryPolicy p = RetryPolicy::load();
         struct ares_options o{};
         o.sock_state_cb = &Channel::sock_state;
@@ -820,7 +824,8 @@ private:
     void drive() noexcept {
         while (pending_ > 0) {
             struct epoll_event ev[16];
-            const int n = sys::epoll_wait(epfd_, ev, 16, 0);
+            const int ep = epfd();
+            const int n = sys::epoll_wait(ep, ev, 16, 0);
             if (n > 0) {
                 for (int i = 0; i < n; ++i) {
                     const int fd = ev[i].data.fd;
@@ -838,10 +843,13 @@ private:
                 deadline = now_ns() + static_cast<Nanos>(tv.tv_sec) * 1'000'000'000 +
                            static_cast<Nanos>(tv.tv_usec) * 1000;
             }
-            if (io_wait(epfd_, POLLIN, deadline) != 0) {
+            if (io_wait(ep, POLLIN, deadline) != 0) {
                 if (errno == ETIMEDOUT) {
                     ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
                     continue;
+                }
+                if (errno == EBADF && epfd() != ep) {
+                    continue;  // the program took the set's number: the set moved (own_fd.hpp)
                 }
                 ares_cancel(channel_);  // the driver was killed: fail every query
             }
@@ -855,20 +863,26 @@ private:
             return;
         }
         if (readable == 0 && writable == 0) {
-            (void)sys::epoll_ctl(self->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+            (void)sys::epoll_ctl(self->epfd(), EPOLL_CTL_DEL, fd, nullptr);
             return;
         }
         struct epoll_event ev{};
         ev.events = (readable != 0 ? EPOLLIN : 0u) | (writable != 0 ? EPOLLOUT : 0u);
         ev.data.fd = fd;
-        if (sys::epoll_ctl(self->epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
-            (void)sys::epoll_ctl(self->epfd_, EPOLL_CTL_ADD, fd, &ev);
+        if (sys::epoll_ctl(self->epfd(), EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) {
+            (void)sys::epoll_ctl(self->epfd(), EPOLL_CTL_ADD, fd, &ev);
         }
     }
 
     // c-ares' own socket I/O, on the real calls: never the shim's.
     static ares_socket_t a_socket(int d, int t, int p, void*) noexcept {
-        const int fd = sys::socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p);
+        // High, out of the program's numbers, but not recorded as the
+        // library's: c-ares keeps the number, so a dup2 onto it could not
+        // be honoured by moving the socket (own_fd.hpp).
+        int fd = sys::socket(d, t | SOCK_NONBLOCK | SOCK_CLOEXEC, p);
+        if (fd >= 0) {
+            fd = high_fd(fd);
+        }
         if (fd >= 0 && t == SOCK_DGRAM) {
             // Every query of the hub shares this socket, and the answers to
             // a burst of them arrive before the driver next runs: room for
@@ -881,7 +895,7 @@ private:
     static int a_close(ares_socket_t fd, void* data) noexcept {
         auto* self = static_cast<Channel*>(data);
         if (!self->orphaned_) {
-            (void)sys::epoll_ctl(self->epfd_, EPOLL_CTL_DEL, fd, nullptr);
+            (void)sys::epoll_ctl(self->epfd(), EPOLL_CTL_DEL, fd, nullptr);
         }
         return sys::close(fd);
     }
@@ -899,8 +913,10 @@ private:
         return sys::sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
 
+    int epfd() const noexcept { return epfd_.load(std::memory_order_relaxed); }
+
     ares_channel channel_ = nullptr;
-    int epfd_ = -1;
+    std::atomic<int> epfd_{-1};  // the library's own (own_fd.hpp): the shim may move it
     std::size_t pending_ = 0;
     bool driving_ = false;
     bool orphaned_ = false;

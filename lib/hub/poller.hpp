@@ -13,6 +13,7 @@
 
 #include <grove/detail/time.hpp>
 
+#include <atomic>
 #include <cstdint>
 
 namespace grove::detail {
@@ -52,7 +53,9 @@ public:
         return n;
     }
 
-    int fd() const noexcept { return epfd_; }
+    // The set's number: the shim may move it (hub/own_fd.hpp), from any
+    // thread, when the program makes its number another file.
+    int fd() const noexcept { return epfd_.load(std::memory_order_relaxed); }
     // Events one wait() returns at most.
     static constexpr int kMaxEvents = 256;
     // After fork: a new, empty set for the child (the old one is shared).
@@ -62,7 +65,7 @@ private:
     int wait_raw(Nanos deadline) noexcept;
     void event(int i, std::uint64_t& token, bool& readable, bool& writable, bool& hangup) const noexcept;
 
-    int epfd_ = -1;
+    std::atomic<int> epfd_{-1};
     bool have_pwait2_ = true;
     alignas(8) unsigned char events_[kMaxEvents * 12];  // struct epoll_event[] (packed on x86-64)
 };

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "hub/own_fd.hpp"
 #include "sys/sys.hpp"
 
 namespace grove::detail {
@@ -13,16 +14,19 @@ namespace grove::detail {
 static_assert(sizeof(struct epoll_event) == 12, "events_ is sized for packed epoll_event");
 
 Poller::Poller() {
-    epfd_ = sys::epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) {
+    const int fd = sys::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) {
         std::perror("grove: epoll_create1");
         std::abort();
     }
+    own_fd(fd, epfd_);
 }
 
 Poller::~Poller() {
-    if (epfd_ >= 0) {
-        sys::close(epfd_);
+    const int fd = epfd_.load(std::memory_order_relaxed);
+    if (fd >= 0) {
+        own_fd_release(fd);
+        sys::close(fd);
     }
 }
 
@@ -32,20 +36,22 @@ void Poller::reopen() noexcept {
         std::perror("grove: epoll_create1 after fork");
         std::abort();
     }
-    sys::close(epfd_);
-    epfd_ = fresh;
+    const int old = epfd_.load(std::memory_order_relaxed);
+    own_fd_release(old);
+    sys::close(old);
+    own_fd(fresh, epfd_);
 }
 
 int Poller::add(int fd, std::uint64_t token) noexcept {
     struct epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.u64 = token;
-    return sys::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+    return sys::epoll_ctl(Poller::fd(), EPOLL_CTL_ADD, fd, &ev);
 }
 
 int Poller::remove(int fd) noexcept {
     struct epoll_event ev{};
-    return sys::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, &ev);
+    return sys::epoll_ctl(Poller::fd(), EPOLL_CTL_DEL, fd, &ev);
 }
 
 int Poller::wait_raw(Nanos deadline) noexcept {
@@ -55,7 +61,7 @@ int Poller::wait_raw(Nanos deadline) noexcept {
         struct timespec ts;
         ts.tv_sec = left / 1'000'000'000;
         ts.tv_nsec = left % 1'000'000'000;
-        const int n = sys::epoll_pwait2(epfd_, evs, kMaxEvents, left < 0 ? nullptr : &ts, nullptr);
+        const int n = sys::epoll_pwait2(fd(), evs, kMaxEvents, left < 0 ? nullptr : &ts, nullptr);
         if (n >= 0 || errno != ENOSYS) {
             return n;
         }
@@ -67,7 +73,7 @@ int Poller::wait_raw(Nanos deadline) noexcept {
         const Nanos m = (left + 999'999) / 1'000'000;
         ms = m > 0x7fffffff ? 0x7fffffff : static_cast<int>(m);
     }
-    return sys::epoll_wait(epfd_, evs, kMaxEvents, ms);
+    return sys::epoll_wait(fd(), evs, kMaxEvents, ms);
 }
 
 void Poller::event(int i, std::uint64_t& token, bool& readable, bool& writable, bool& hangup) const noexcept {

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hub/own_fd.hpp"
 #include "sys/sys.hpp"
 #endif
 
@@ -108,7 +109,7 @@ Ring* Ring::open() noexcept {
         errno = ENOMEM;
         return nullptr;
     }
-    r->fd_ = fd;
+    fd = own_fd(fd, r->fd_);
     const std::size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     const std::size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     r->rings_size_ = sq_size > cq_size ? sq_size : cq_size;
@@ -155,8 +156,9 @@ Ring::~Ring() {
     if (rings_ != nullptr) {
         ::munmap(rings_, rings_size_);
     }
-    if (fd_ >= 0) {
-        sys::close(fd_);  // the kernel cancels whatever is still in flight
+    if (const int fd = fd_.load(std::memory_order_relaxed); fd >= 0) {
+        own_fd_release(fd);
+        sys::close(fd);  // the kernel cancels whatever is still in flight
     }
 }
 
@@ -165,10 +167,12 @@ void Ring::forget_after_fork() noexcept {
     // this process) and close this process's reference; write nothing.
     ::munmap(sqes_, sqes_size_);
     ::munmap(rings_, rings_size_);
-    sys::close(fd_);
+    const int fd = fd_.load(std::memory_order_relaxed);
+    own_fd_release(fd);
+    sys::close(fd);
     sqes_ = nullptr;
     rings_ = nullptr;
-    fd_ = -1;
+    fd_.store(-1, std::memory_order_relaxed);
 }
 
 unsigned Ring::queued() const noexcept {
@@ -196,7 +200,8 @@ void* Ring::get_sqe() noexcept {
 int Ring::submit(unsigned min_complete, unsigned flags, const void* arg, std::size_t arg_size) noexcept {
     store_release(sq_tail_, sqe_tail_);
     const unsigned n = queued();
-    const long r = ::syscall(__NR_io_uring_enter, fd_, n, min_complete, flags, arg, arg_size);
+    const int fd = fd_.load(std::memory_order_relaxed);
+    const long r = ::syscall(__NR_io_uring_enter, fd, n, min_complete, flags, arg, arg_size);
     return r < 0 ? -errno : 0;
 }
 

@@ -20,6 +20,7 @@
 #include <grove/detail/time.hpp>
 #include <grove/detail/wait.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -95,7 +96,7 @@ private:
     unsigned queued() const noexcept;
     int submit(unsigned min_complete, unsigned flags, const void* arg, std::size_t arg_size) noexcept;
 
-    int fd_ = -1;
+    std::atomic<int> fd_{-1};      // moved by the shim as epoll's (Poller::fd)
     void* rings_ = nullptr;        // SQ and CQ rings, one mapping
     std::size_t rings_size_ = 0;
     void* sqes_ = nullptr;
