@@ -225,7 +225,23 @@ bool nap(Hub* hub, Nanos d) noexcept {
     return false;
 }
 
+namespace {
+// Whether a call on this thread could park at all, without making a hub:
+// where none can (a thread that never used grove, a bare LD_PRELOAD without
+// GROVE_MAIN_HUB, GROVE_DISABLE), the fd need not be classified (an fstat
+// per new fd, and the table's pages).
+bool may_park() noexcept {
+    if (!ready.load(std::memory_order_acquire) || config.disabled) [[unlikely]] {
+        return false;
+    }
+    return Hub::current_if_any() != nullptr || (config.main_hub && is_main_thread());
+}
+}  // namespace
+
 std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept {
+    if (!may_park()) {
+        return kind_file;
+    }
     FdEntry* e = fd_entry(fd);
     if (e == nullptr) {
         return kind_file;
