@@ -161,6 +161,7 @@ __attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) 
     if (!config.disabled) {
         restart_with_shared_shim(argv, envp);
     }
+    detail::set_fd_life(&fd_life_of);
     ready.store(true, std::memory_order_release);
 }
 
@@ -257,14 +258,38 @@ std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept {
         return kind_file;
     }
     hub = hub_for_call();
-    return hub != nullptr ? bits : kind_file;
+    if (hub == nullptr) {
+        return kind_file;
+    }
+    hub->fd_sync(fd, e->life.load(std::memory_order_acquire));
+    return bits;
+}
+
+namespace {
+void forget_in_hub(int fd) noexcept {
+    if (Hub* h = Hub::current_if_any()) {
+        h->fd_forget(fd);  // after the table's reset: takes the new life
+    }
+}
+}  // namespace
+
+void note_fd_created(int fd, FdKind kind, std::uint32_t extra) noexcept {
+    fd_created(fd, kind, extra);
+    forget_in_hub(fd);
+}
+
+void note_fd_duplicated(int from, int to) noexcept {
+    fd_duplicated(from, to);
+    forget_in_hub(to);
+}
+
+void note_fd_closing(int fd) noexcept {
+    fd_released(fd);
+    forget_in_hub(fd);
 }
 
 bool reclassify(int fd) noexcept {
-    fd_released(fd);
-    if (Hub* h = Hub::current_if_any()) {
-        h->fd_forget(fd);
-    }
+    note_fd_closing(fd);
     FdEntry* e = fd_entry(fd);
     return e != nullptr && fd_classify(fd, e) != kind_unknown && (e->bits.load() & kKindMask) != kind_socket;
 }

@@ -28,21 +28,6 @@ using namespace grove::shim;
 
 namespace {
 
-void forget_in_hub(int fd) noexcept {
-    if (Hub* h = Hub::current_if_any()) {
-        h->fd_forget(fd);
-    }
-}
-
-void created(int fd, FdKind kind, std::uint32_t extra) noexcept {
-    fd_created(fd, kind, extra);
-    forget_in_hub(fd);
-}
-
-void duplicated(int from, int to) noexcept {
-    fd_duplicated(from, to);
-    forget_in_hub(to);
-}
 
 std::uint32_t socket_type_bits(int type) noexcept {
     switch (type & 0xf) {
@@ -219,7 +204,7 @@ int lockf(int fd, int cmd, off_t len) {
 int socket(int domain, int type, int protocol) noexcept {
     const int fd = sys::socket(domain, type, protocol);
     if (fd >= 0) {
-        created(fd, kind_socket, socket_type_bits(type));
+        note_fd_created(fd, kind_socket, socket_type_bits(type));
     }
     return fd;
 }
@@ -227,8 +212,8 @@ int socket(int domain, int type, int protocol) noexcept {
 int socketpair(int domain, int type, int protocol, int sv[2]) noexcept {
     const int r = sys::socketpair(domain, type, protocol, sv);
     if (r == 0) {
-        created(sv[0], kind_socket, socket_type_bits(type));
-        created(sv[1], kind_socket, socket_type_bits(type));
+        note_fd_created(sv[0], kind_socket, socket_type_bits(type));
+        note_fd_created(sv[1], kind_socket, socket_type_bits(type));
     }
     return r;
 }
@@ -277,7 +262,7 @@ int accept4(int fd, struct sockaddr* __restrict addr, socklen_t* __restrict len,
         }
     }
     if (r >= 0) {
-        created(r, kind_socket, bits & (kStreamSocket | kSeqpacket));
+        note_fd_created(r, kind_socket, bits & (kStreamSocket | kSeqpacket));
     }
     return r;
 }
@@ -363,8 +348,7 @@ int close(int fd) {
     if (fd >= 0) {
         // Before the real close: once it returns, another thread may be
         // handed the same number, and its entry must not be wiped.
-        forget_in_hub(fd);
-        fd_released(fd);
+        note_fd_closing(fd);
     }
     return sys::close(fd);
 }
@@ -372,7 +356,7 @@ int close(int fd) {
 int dup(int fd) noexcept {
     const int r = sys::dup(fd);
     if (r >= 0) {
-        duplicated(fd, r);
+        note_fd_duplicated(fd, r);
     }
     return r;
 }
@@ -389,7 +373,7 @@ int dup2(int from, int to) noexcept {
         r = sys::dup2(from, to);
     }
     if (r >= 0 && from != to) {
-        duplicated(from, r);
+        note_fd_duplicated(from, r);
     }
     return r;
 }
@@ -398,12 +382,19 @@ int dup3(int from, int to, int flags) noexcept {
     const int r = detail::own_fd_is(to) && from != to ? onto_own_fd(to, [&] { return sys::dup3(from, to, flags); })
                                                       : sys::dup3(from, to, flags);
     if (r >= 0) {
-        duplicated(from, r);
+        note_fd_duplicated(from, r);
     }
     return r;
 }
 
 int close_range(unsigned int first, unsigned int last, int flags) noexcept {
+    if (first <= last && (flags & CLOSE_RANGE_CLOEXEC) == 0) {
+        // As close does, before the real call.
+        fd_released_range(first, last);
+        if (Hub* h = Hub::current_if_any()) {
+            h->fd_forget_range(first, last);
+        }
+    }
     if (first > last || !detail::own_fd_overlaps(first, last)) [[likely]] {
         return real_close_range(first, last, flags);
     }
@@ -440,7 +431,7 @@ int fcntl(int fd, int cmd, ...) {
         if (cmd == F_SETFL) {
             fd_modes_changed();
         } else if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-            duplicated(fd, r);
+            note_fd_duplicated(fd, r);
         }
     }
     return r;
@@ -497,8 +488,8 @@ int shutdown(int fd, int how) noexcept {
 int pipe2(int fds[2], int flags) noexcept {
     const int r = sys::pipe2(fds, flags);
     if (r == 0) {
-        created(fds[0], kind_stream, kFifo);
-        created(fds[1], kind_stream, kFifo);
+        note_fd_created(fds[0], kind_stream, kFifo);
+        note_fd_created(fds[1], kind_stream, kFifo);
     }
     return r;
 }
@@ -510,7 +501,7 @@ int pipe(int fds[2]) noexcept {
 int eventfd(unsigned int initval, int flags) noexcept {
     const int fd = sys::eventfd(initval, flags);
     if (fd >= 0) {
-        created(fd, kind_stream, kCounter);
+        note_fd_created(fd, kind_stream, kCounter);
     }
     return fd;
 }
@@ -518,7 +509,7 @@ int eventfd(unsigned int initval, int flags) noexcept {
 int timerfd_create(int clockid, int flags) noexcept {
     const int fd = sys::timerfd_create(clockid, flags);
     if (fd >= 0) {
-        created(fd, kind_stream, kCounter);
+        note_fd_created(fd, kind_stream, kCounter);
     }
     return fd;
 }

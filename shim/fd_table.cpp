@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "sys/sys.hpp"
@@ -56,18 +57,52 @@ FdEntry* fd_entry(int fd) noexcept {
     return c != nullptr ? &c[fd & (kChunkSize - 1)] : nullptr;
 }
 
+namespace {
+void reset(FdEntry* e, std::uint32_t bits) noexcept {
+    e->mode_gen.store(0, std::memory_order_relaxed);
+    e->bits.store(bits, std::memory_order_release);
+    e->life.fetch_add(1, std::memory_order_acq_rel);
+}
+}  // namespace
+
 void fd_created(int fd, FdKind kind, std::uint32_t extra) noexcept {
     if (FdEntry* e = fd_entry(fd)) {
-        e->mode_gen.store(0, std::memory_order_relaxed);
-        e->bits.store(kind | extra, std::memory_order_release);
+        reset(e, kind | extra);
     }
 }
 
 void fd_released(int fd) noexcept {
     if (FdEntry* e = fd_entry(fd)) {
-        e->mode_gen.store(0, std::memory_order_relaxed);
-        e->bits.store(0, std::memory_order_release);
+        reset(e, 0);
     }
+}
+
+void fd_released_range(unsigned first, unsigned last) noexcept {
+    // Only chunks that exist: a number in a missing chunk was never seen.
+    constexpr unsigned kTop = static_cast<unsigned>(kMaxChunks) << kChunkBits;
+    if (first >= kTop) {
+        return;
+    }
+    last = std::min(last, kTop - 1);
+    for (unsigned c = first >> kChunkBits; c <= (last >> kChunkBits); ++c) {
+        FdEntry* chunk_entries = chunks[c].load(std::memory_order_acquire);
+        if (chunk_entries == nullptr) {
+            continue;
+        }
+        const unsigned lo = std::max(first, c << kChunkBits);
+        const unsigned hi = std::min(last, ((c + 1) << kChunkBits) - 1);
+        for (unsigned fd = lo; fd <= hi; ++fd) {
+            reset(&chunk_entries[fd & (kChunkSize - 1)], 0);
+        }
+    }
+}
+
+std::uint32_t fd_life_of(int fd) noexcept {
+    if (fd < 0 || (fd >> kChunkBits) >= kMaxChunks) {
+        return 0;
+    }
+    const FdEntry* c = chunks[fd >> kChunkBits].load(std::memory_order_acquire);
+    return c != nullptr ? c[fd & (kChunkSize - 1)].life.load(std::memory_order_acquire) : 0;
 }
 
 void fd_duplicated(int from, int to) noexcept {
@@ -76,8 +111,7 @@ void fd_duplicated(int from, int to) noexcept {
     if (a == nullptr || b == nullptr) {
         return;
     }
-    b->mode_gen.store(0, std::memory_order_relaxed);
-    b->bits.store(a->bits.load(std::memory_order_acquire), std::memory_order_release);
+    reset(b, a->bits.load(std::memory_order_acquire));
 }
 
 FdKind fd_classify(int fd, FdEntry* e) noexcept {

@@ -3,7 +3,9 @@
 // kernel said about its mode (the user's O_NONBLOCK, socket timeouts).
 //
 // Lifetime: an entry is reset when the shim sees the number created (socket,
-// accept, pipe...) or closed (close, fclose). A number opened and closed by
+// accept, pipe...) or closed (close, fclose, close_range), and each reset
+// counts one more life of the number (FdEntry::life), which every hub
+// compares with the state it keeps for the number (Hub::fd_sync). A number opened and closed by
 // paths the shim does not see keeps kind_unknown until first use, when it
 // is classified with fstat; a stale kind is caught by the call itself
 // (ENOTSOCK) and reclassified.
@@ -44,6 +46,7 @@ struct FdEntry {
     std::atomic<bool> writable{true};
     std::atomic<detail::Nanos> rcvtimeo{0};
     std::atomic<detail::Nanos> sndtimeo{0};
+    std::atomic<std::uint32_t> life{0};  // bumped at every reset
 };
 
 // The entry for fd, or nullptr for a negative or absurd number.
@@ -56,6 +59,11 @@ void fd_created(int fd, FdKind kind, std::uint32_t extra = 0) noexcept;
 void fd_released(int fd) noexcept;
 // `to` now refers to the same open file as `from`.
 void fd_duplicated(int from, int to) noexcept;
+// Every number in [first, last] is being closed (close_range).
+void fd_released_range(unsigned first, unsigned last) noexcept;
+// The number's current life (0 for a number the table never held); never
+// allocates. The hubs' fd life function (hub.hpp: set_fd_life).
+std::uint32_t fd_life_of(int fd) noexcept;
 
 // The entry's kind, classifying the fd with fstat on first use. Returns
 // kind_unknown (errno left as it was) if fstat fails (EBADF).

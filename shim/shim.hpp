@@ -76,6 +76,14 @@ bool nap(Hub* hub, Nanos d) noexcept;
 // `hub` set; kind_file (pass the call through) otherwise.
 std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept;
 
+// The program's fd numbers as the shim sees them come and go: the table
+// entry is reset (a new life of the number) and this thread's hub forgets
+// what it kept (waiters of a closed number wake with EBADF). Other hubs
+// catch up at their next use of the number (Hub::fd_sync).
+void note_fd_created(int fd, FdKind kind, std::uint32_t extra = 0) noexcept;
+void note_fd_duplicated(int from, int to) noexcept;
+void note_fd_closing(int fd) noexcept;  // before the real close
+
 // A call said ENOTSOCK on what the table called a socket: the number was
 // reused behind the shim's back. Forgets the entry; true if the fd still
 // exists (dispatch the call again).

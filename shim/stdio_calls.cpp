@@ -1456,10 +1456,7 @@ int fclose(FILE* stream) {
         }
         const int fd = fileno(stream);
         if (fd >= 0) {
-            if (Hub* h = Hub::current_if_any()) {
-                h->fd_forget(fd);
-            }
-            fd_released(fd);
+            note_fd_closing(fd);
         }
     }
     const int r = sys::fclose(stream);
@@ -1525,10 +1522,7 @@ FILE* popen(const char* command, const char* mode) {
         errno = e;
         return nullptr;
     }
-    fd_created(parent_end, kind_stream, kFifo);
-    if (Hub* h = Hub::current_if_any()) {
-        h->fd_forget(parent_end);
-    }
+    note_fd_created(parent_end, kind_stream, kFifo);
     {
         Locked lock;
         *c = Child{f, parent_end, pid, children};

@@ -703,6 +703,22 @@ void Hub::unpark(Waiter& w, WakeReason why) noexcept {
 
 // ---- fds ---------------------------------------------------------------------------
 
+namespace {
+// Set by the shim's constructor while the program loads: in the section of
+// the shim's other load-time data (shim.hpp: GROVE_LOAD_DATA), so that the
+// write lands on the page the loader writes anyway.
+[[gnu::section(".data.grove_load")]] constinit std::atomic<FdLifeFn> fd_life_fn{nullptr};
+
+std::uint32_t fd_life(int fd) noexcept {
+    const FdLifeFn fn = fd_life_fn.load(std::memory_order_acquire);
+    return fn != nullptr ? fn(fd) : 0;
+}
+}  // namespace
+
+void set_fd_life(FdLifeFn fn) noexcept {
+    fd_life_fn.store(fn, std::memory_order_release);
+}
+
 FdState& Hub::fd_state(int fd) {
     const auto i = static_cast<std::size_t>(fd);
     if (i >= fds_.size()) {
@@ -710,6 +726,7 @@ FdState& Hub::fd_state(int fd) {
     }
     if (!fds_[i]) {
         fds_[i] = std::make_unique<FdState>();
+        fds_[i]->life = fd_life(fd);
     }
     return *fds_[i];
 }
@@ -725,6 +742,9 @@ WakeReason Hub::wait_fd(int fd, bool want_write, Nanos deadline) noexcept {
     } catch (const std::bad_alloc&) {
         errno = ENOMEM;
         return WakeReason::none;
+    }
+    if (const std::uint32_t life = fd_life(fd); s->life != life) [[unlikely]] {
+        fd_forget(fd);  // left from an earlier file with this number
     }
     if (!s->registered) {
         const std::uint64_t token = (static_cast<std::uint64_t>(s->seq) << 32) | static_cast<std::uint32_t>(fd);
@@ -771,7 +791,16 @@ void Hub::fd_forget(int fd) noexcept {
     s->readable = true;
     s->hung_up = false;
     s->stream = -1;
-    s->user_flags = 0;
+    s->life = fd_life(fd);
+}
+
+void Hub::fd_forget_range(unsigned first, unsigned last) noexcept {
+    const std::size_t end = std::min<std::size_t>(fds_.size(), static_cast<std::size_t>(last) + 1);
+    for (std::size_t i = first; i < end; ++i) {
+        if (fds_[i]) {
+            fd_forget(static_cast<int>(i));
+        }
+    }
 }
 
 void Hub::note_read(int fd, long got, std::size_t asked, bool known_stream) noexcept {

@@ -51,6 +51,16 @@ class Hub;
 // call into the TLS resolver, on the switch path.
 extern constinit __attribute__((tls_model("initial-exec"))) thread_local Hub* tls_hub;
 
+// Fd lives: a layer that sees every number created and closed process-wide
+// (the shim's fd table) counts the lives of each number and tells the hubs
+// through this function, which gives a number's current life. Each hub then
+// recognises a state it kept from an earlier life of the number, closed in
+// another thread or by a call it never saw, and forgets it rather than wait
+// on a registration the kernel has dropped. Unset (the fiber API alone),
+// every number has life 0. Set once, before hubs use fds.
+using FdLifeFn = std::uint32_t (*)(int fd) noexcept;
+void set_fd_life(FdLifeFn fn) noexcept;
+
 enum class FiberState : std::uint8_t {
     ready,    // in the run queue (owner: the hub)
     running,  // Hub::current_ (owner: itself)
@@ -136,7 +146,10 @@ struct FdState {
     // with no further edge, so the hint must never hold them back again.
     bool hung_up = false;
     std::int8_t stream = -1;     // SOCK_STREAM socket? -1 not yet known
-    std::uint32_t user_flags = 0;  // for the shim's fd table
+    // Which life of the number this state belongs to, as the layer above
+    // counts them (set_fd_life): a number closed and reused where this hub
+    // did not see it (another thread, close_range) is told apart by it.
+    std::uint32_t life = 0;
     ListHook ring_ops;           // RingOp::fd_hook of its operations in the ring
 };
 
@@ -185,6 +198,17 @@ public:
     // fd is about to be closed: wakes its waiters with `closed` and forgets
     // its registration. Also right after an fd number is (re)created.
     void fd_forget(int fd) noexcept;
+    // fd_forget of every number in [first, last] this hub keeps a state for.
+    void fd_forget_range(unsigned first, unsigned last) noexcept;
+    // The number's current life (see set_fd_life) is `life`: a state left
+    // from an earlier one is forgotten (fd_forget) before it misleads a
+    // wait, a registration or a hint.
+    void fd_sync(int fd, std::uint32_t life) noexcept {
+        FdState* s = fd_state_if_any(fd);
+        if (s != nullptr && s->life != life) [[unlikely]] {
+            fd_forget(fd);
+        }
+    }
 
     // The read readiness hint (FdState::readable) of fd: true unless a read
     // has seen the fd drained since its last readable edge.

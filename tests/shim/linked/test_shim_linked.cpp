@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@
 #include <climits>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -653,6 +655,99 @@ BOOST_AUTO_TEST_CASE(fd_number_reused_by_a_pipe_after_a_socket_reads_only_new_da
     if (settle(reader, 1s, "pipe reader")) {
         BOOST_TEST(n == 4);
         BOOST_TEST(std::string(buf, 4) == "pipe");
+    }
+}
+
+// A pipe read once in a fiber (so the hub holds a registration for its
+// number), then closed where this hub does not see it and the number made
+// again behind the shim's back: a new read must wait on the new pipe, not on
+// the registration the kernel dropped with the old one.
+void read_registers(Pair& p) {
+    char c = 0;
+    ssize_t n = -1;
+    auto r = grove::spawn([&] { n = ::read(p.a, &c, 1); });
+    grove::this_fiber::sleep_for(20ms);
+    write_all(p.b, "x", 1);
+    settle(r, 1s, "first reader");
+    BOOST_TEST(n == 1);
+}
+
+void new_pipe_read_waits_for_its_data(int expect_a) {
+    int fds[2];
+    BOOST_REQUIRE(::syscall(SYS_pipe2, fds, O_CLOEXEC) == 0);  // unseen by the shim
+    Pair p(fds[0], fds[1]);
+    BOOST_REQUIRE(p.a == expect_a);
+    ssize_t n = 0;
+    char buf[16] = {};
+    auto reader = grove::spawn([&] { n = ::read(p.a, buf, sizeof buf); });
+    grove::this_fiber::sleep_for(50ms);
+    BOOST_TEST(!reader.ready());
+    write_all(p.b, "new!", 4);
+    if (settle(reader, 2s, "reader of the new pipe")) {
+        BOOST_TEST(n == 4);
+        BOOST_TEST(std::string(buf, 4) == "new!");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(fd_number_closed_by_close_range_and_made_again_unseen_waits_on_the_new_file) {
+    Pair old = Pair::pipe();
+    read_registers(old);
+    const int a = old.a;
+    const unsigned lo = static_cast<unsigned>(std::min(old.a, old.b));
+    const unsigned hi = static_cast<unsigned>(std::max(old.a, old.b));
+    BOOST_REQUIRE(::close_range(lo, hi, 0) == 0);
+    old.a = old.b = -1;
+    new_pipe_read_waits_for_its_data(a);
+}
+
+BOOST_AUTO_TEST_CASE(fd_number_closed_by_another_thread_and_made_again_unseen_waits_on_the_new_file) {
+    // The other thread has no hub: the close is seen by the shim's table,
+    // not by this thread's hub.
+    Pair old = Pair::pipe();
+    read_registers(old);
+    const int a = old.a;
+    std::thread other([&] {
+        ::close(old.a);
+        ::close(old.b);
+    });
+    other.join();
+    old.a = old.b = -1;
+    new_pipe_read_waits_for_its_data(a);
+}
+
+BOOST_AUTO_TEST_CASE(close_range_wakes_a_fiber_waiting_on_a_number_in_the_range_with_ebadf) {
+    Pair p = Pair::pipe();
+    ssize_t n = 0;
+    int err = 0;
+    auto reader = grove::spawn([&] {
+        char c;
+        n = ::read(p.a, &c, 1);
+        err = errno;
+    });
+    grove::this_fiber::sleep_for(20ms);
+    BOOST_TEST(!reader.ready());
+    BOOST_REQUIRE(::close_range(static_cast<unsigned>(p.a), static_cast<unsigned>(p.a), 0) == 0);
+    p.a = -1;
+    if (settle(reader, 1s, "reader of the closed number")) {
+        BOOST_TEST(n == -1);
+        BOOST_TEST(err == EBADF);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(close_range_cloexec_leaves_a_waiting_fiber_waiting) {
+    Pair p = Pair::pipe();
+    ssize_t n = 0;
+    auto reader = grove::spawn([&] {
+        char c;
+        n = ::read(p.a, &c, 1);
+    });
+    grove::this_fiber::sleep_for(20ms);
+    BOOST_REQUIRE(::close_range(static_cast<unsigned>(p.a), static_cast<unsigned>(p.a), CLOSE_RANGE_CLOEXEC) == 0);
+    grove::this_fiber::sleep_for(20ms);
+    BOOST_TEST(!reader.ready());
+    write_all(p.b, "y", 1);
+    if (settle(reader, 1s, "reader")) {
+        BOOST_TEST(n == 1);
     }
 }
 
