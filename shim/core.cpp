@@ -35,7 +35,7 @@ GROVE_LOAD_DATA char value_green[] = "green";
 GROVE_LOAD_DATA char libgrove_name[] = "libgrove.so";
 
 // Set, and not "0".
-bool env_on(const char* name) noexcept {
+GROVE_LOAD_TEXT bool env_on(const char* name) noexcept {
     const char* v = std::getenv(name);
     return v != nullptr && v[0] != '\0' && !(v[0] == '0' && v[1] == '\0');
 }
@@ -57,7 +57,7 @@ bool is_main_thread() noexcept {
 // and the process starts over with libgrove_shim.so, which shares the
 // program's libgrove, preloaded in this library's place.
 
-[[gnu::cold]] int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
+GROVE_LOAD_TEXT int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
     const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
     const char* slash = std::strrchr(name, '/');
     const char* base = slash != nullptr ? slash + 1 : name;
@@ -106,7 +106,7 @@ char* replaced_preload(const char* entry, const char* self, const char* shared) 
     return out;
 }
 
-void restart_with_shared_shim(char** argv, char** envp) {
+GROVE_LOAD_TEXT void restart_with_shared_shim(char** argv, char** envp) {
     bool found = false;
     ::dl_iterate_phdr(note_libgrove, &found);
     if (!found) {
@@ -156,7 +156,7 @@ void restart_with_shared_shim(char** argv, char** envp) {
 // table in lib/sys fills itself entry by entry on first use), so preloading
 // the shim onto a program that never blocks costs it nothing measurable.
 // glibc passes the program's arguments and environment to constructors.
-__attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) {
+GROVE_LOAD_TEXT __attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) {
     read_settings();
     if (!config.disabled) {
         restart_with_shared_shim(argv, envp);
@@ -176,8 +176,7 @@ Nanos timeo_of(int fd, int name) noexcept {
 
 }  // namespace
 
-// Cold: with the rest of the start-up code, on the text page loading touches.
-[[gnu::cold]] void read_settings() noexcept {
+GROVE_LOAD_TEXT void read_settings() noexcept {
     if (config.read) {
         return;
     }

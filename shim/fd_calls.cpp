@@ -40,21 +40,11 @@ std::uint32_t socket_type_bits(int type) noexcept {
     }
 }
 
-
 // The real flock and lockf: lib/sys does not list them, and a lock call
 // is never made on the fiber switch path, so a cached lookup does.
-void* next_symbol(const char* name) noexcept {
-    static void* const libc = [] {
-        void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        return h != nullptr ? h : RTLD_NEXT;
-    }();
-    void* p = dlsym(libc, name);
-    return p != nullptr ? p : dlsym(RTLD_NEXT, name);
-}
-
 int real_flock(int fd, int op) noexcept {
     using Fn = int (*)(int, int);
-    static const auto fn = reinterpret_cast<Fn>(next_symbol("flock"));
+    const auto fn = GROVE_LIBC("flock", Fn);
     if (fn == nullptr) {
         errno = ENOSYS;
         return -1;
@@ -66,7 +56,7 @@ int real_flock(int fd, int op) noexcept {
 // in an OS thread glibc unwinds through this frame.
 int real_lockf(int fd, int cmd, off_t len) {
     using Fn = int (*)(int, int, off_t);
-    static const auto fn = reinterpret_cast<Fn>(next_symbol("lockf64"));
+    const auto fn = GROVE_LIBC("lockf64", Fn);
     if (fn == nullptr) {
         errno = ENOSYS;
         return -1;
@@ -135,7 +125,7 @@ int onto_own_fd(int to, Call&& call) noexcept {
 
 int real_close_range(unsigned first, unsigned last, int flags) noexcept {
     using Fn = int (*)(unsigned, unsigned, int);
-    static const auto fn = reinterpret_cast<Fn>(next_symbol("close_range"));
+    const auto fn = GROVE_LIBC("close_range", Fn);
     if (fn == nullptr) {
         errno = ENOSYS;
         return -1;

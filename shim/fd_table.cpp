@@ -16,10 +16,17 @@ constexpr int kChunkBits = 12;
 constexpr int kChunkSize = 1 << kChunkBits;
 constexpr int kMaxChunks = 1 << 10;  // 4M fds: beyond any RLIMIT_NOFILE here
 
-std::atomic<FdEntry*> chunks[kMaxChunks];
+// The first chunk (fds 0 to 4095, all most programs have) is found through
+// a pointer among the load-time data: a close costs no page of .bss.
+GROVE_LOAD_DATA constinit std::atomic<FdEntry*> first_chunk{nullptr};
+std::atomic<FdEntry*> more_chunks[kMaxChunks];  // [0] unused
+
+std::atomic<FdEntry*>& chunk_slot(int index) noexcept {
+    return index == 0 ? first_chunk : more_chunks[index];
+}
 
 FdEntry* chunk(int index) noexcept {
-    FdEntry* c = chunks[index].load(std::memory_order_acquire);
+    FdEntry* c = chunk_slot(index).load(std::memory_order_acquire);
     if (c != nullptr) {
         return c;
     }
@@ -31,7 +38,7 @@ FdEntry* chunk(int index) noexcept {
         return nullptr;
     }
     auto* fresh = static_cast<FdEntry*>(p);
-    if (!chunks[index].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+    if (!chunk_slot(index).compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
         ::munmap(p, sizeof(FdEntry) * kChunkSize);
         return c;
     }
@@ -58,6 +65,15 @@ FdEntry* fd_entry(int fd) noexcept {
 }
 
 namespace {
+// The entry of fd if its chunk exists; never allocates.
+FdEntry* fd_entry_if_any(int fd) noexcept {
+    if (fd < 0 || (fd >> kChunkBits) >= kMaxChunks) {
+        return nullptr;
+    }
+    FdEntry* c = chunk_slot(fd >> kChunkBits).load(std::memory_order_acquire);
+    return c != nullptr ? &c[fd & (kChunkSize - 1)] : nullptr;
+}
+
 void reset(FdEntry* e, std::uint32_t bits) noexcept {
     e->mode_gen.store(0, std::memory_order_relaxed);
     e->bits.store(bits, std::memory_order_release);
@@ -72,7 +88,10 @@ void fd_created(int fd, FdKind kind, std::uint32_t extra) noexcept {
 }
 
 void fd_released(int fd) noexcept {
-    if (FdEntry* e = fd_entry(fd)) {
+    // A number whose chunk does not exist has nothing to reset: no call
+    // classified it and no hub keeps a state for it (fd_life_of made the
+    // chunk). A program that only opens and closes files maps no table.
+    if (FdEntry* e = fd_entry_if_any(fd)) {
         reset(e, 0);
     }
 }
@@ -85,7 +104,7 @@ void fd_released_range(unsigned first, unsigned last) noexcept {
     }
     last = std::min(last, kTop - 1);
     for (unsigned c = first >> kChunkBits; c <= (last >> kChunkBits); ++c) {
-        FdEntry* chunk_entries = chunks[c].load(std::memory_order_acquire);
+        FdEntry* chunk_entries = chunk_slot(static_cast<int>(c)).load(std::memory_order_acquire);
         if (chunk_entries == nullptr) {
             continue;
         }
@@ -98,11 +117,8 @@ void fd_released_range(unsigned first, unsigned last) noexcept {
 }
 
 std::uint32_t fd_life_of(int fd) noexcept {
-    if (fd < 0 || (fd >> kChunkBits) >= kMaxChunks) {
-        return 0;
-    }
-    const FdEntry* c = chunks[fd >> kChunkBits].load(std::memory_order_acquire);
-    return c != nullptr ? c[fd & (kChunkSize - 1)].life.load(std::memory_order_acquire) : 0;
+    const FdEntry* e = fd_entry(fd);
+    return e != nullptr ? e->life.load(std::memory_order_acquire) : 0;
 }
 
 void fd_duplicated(int from, int to) noexcept {

@@ -61,8 +61,10 @@ void fd_released(int fd) noexcept;
 void fd_duplicated(int from, int to) noexcept;
 // Every number in [first, last] is being closed (close_range).
 void fd_released_range(unsigned first, unsigned last) noexcept;
-// The number's current life (0 for a number the table never held); never
-// allocates. The hubs' fd life function (hub.hpp: set_fd_life).
+// The number's current life. The hubs' fd life function (hub.hpp:
+// set_fd_life), called when a hub makes a state for the number: it makes
+// the number's chunk, so that a later close of the number, which resets
+// only entries whose chunk exists, is counted.
 std::uint32_t fd_life_of(int fd) noexcept;
 
 // The entry's kind, classifying the fd with fstat on first use. Returns

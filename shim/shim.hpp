@@ -42,11 +42,6 @@ using detail::Hub;
 using detail::kNoDeadline;
 using detail::Nanos;
 
-// What the library writes while it loads lives together in .data, on the
-// page where .bss begins, which the loader writes anyway (it zeroes the rest
-// of that page): preloading the shim costs no page fault for it.
-#define GROVE_LOAD_DATA [[gnu::section(".data.grove_load")]]
-
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {
@@ -62,6 +57,25 @@ extern std::atomic<bool> ready;  // set at the end of the shim's constructor
 
 // Fills `config` if it is not yet: getenv only, no syscall.
 void read_settings() noexcept;
+
+// The libc function `name` (one lib/sys does not list), looked up at its first use and then kept in
+// `slot`: a constinit static among the load-time data, so that neither a
+// guard variable nor a page of .bss is touched on the way (the GROVE_LIBC
+// macro, GROVE_LIBC("name", type), makes one per call site). nullptr if libc has no such function.
+template <class Fn>
+Fn libc_function(std::atomic<Fn>& slot, const char* name) noexcept {
+    Fn fn = slot.load(std::memory_order_acquire);
+    if (fn == nullptr) [[unlikely]] {
+        fn = reinterpret_cast<Fn>(sys::lookup(name));
+        slot.store(fn, std::memory_order_release);
+    }
+    return fn;
+}
+#define GROVE_LIBC(name, ...)                                                           \
+    ([]() noexcept -> __VA_ARGS__ {                                                     \
+        GROVE_LOAD_DATA static constinit std::atomic<__VA_ARGS__> grove_libc_slot{nullptr}; \
+        return ::grove::shim::libc_function(grove_libc_slot, name);                     \
+    }())
 
 // This thread's hub if the call may park, else nullptr.
 Hub* hub_for_call() noexcept;

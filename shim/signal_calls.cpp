@@ -28,25 +28,50 @@ using namespace grove::shim;
 
 namespace {
 
-struct Slot {
-    std::atomic<bool> wrapped{false};
-    struct sigaction user{};  // the user's action while wrapped
-};
+// The user's handler of each signal the shim wrapped (its bit set in
+// `wrapped`), for the trampoline, and two bits of its flags. Small and among
+// the data loading writes anyway: a program that asks for every signal's
+// action at start (Python does) touches nothing else of the shim's.
+GROVE_LOAD_DATA constinit void* handlers[64]{};  // sa_handler or sa_sigaction
+GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> wrapped{0};
+GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> with_siginfo{0};  // SA_SIGINFO
+GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> with_restart{0};  // SA_RESTART
 
-Slot slots[NSIG];
+bool has(const std::atomic<std::uint64_t>& bits, int sig) noexcept {
+    return (bits.load(std::memory_order_acquire) & (std::uint64_t{1} << sig)) != 0;
+}
+
+// Records (or, on failure, puts back) the user's action of sig.
+void record(int sig, void* handler, bool siginfo, bool restart) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << sig;
+    handlers[sig] = handler;
+    if (siginfo) {
+        with_siginfo.fetch_or(bit, std::memory_order_release);
+    } else {
+        with_siginfo.fetch_and(~bit, std::memory_order_release);
+    }
+    if (restart) {
+        with_restart.fetch_or(bit, std::memory_order_release);
+    } else {
+        with_restart.fetch_and(~bit, std::memory_order_release);
+    }
+}
 
 void trampoline(int sig, siginfo_t* info, void* ctx) {
     if (sig > 0 && sig < 64) {
         Hub::signal_count.fetch_add(1, std::memory_order_acq_rel);
         Hub::signals_pending.fetch_or(std::uint64_t{1} << sig, std::memory_order_release);
     }
-    const struct sigaction& a = slots[sig].user;
-    if ((a.sa_flags & SA_SIGINFO) != 0) {
-        if (a.sa_sigaction != nullptr) {
-            a.sa_sigaction(sig, info, ctx);
+    void* const handler = handlers[sig & 63];
+    if (has(with_siginfo, sig & 63)) {
+        if (handler != nullptr) {
+            reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(sig, info, ctx);
         }
-    } else if (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN && a.sa_handler != nullptr) {
-        a.sa_handler(sig);
+        return;
+    }
+    const auto h = reinterpret_cast<sighandler_t>(handler);
+    if (h != SIG_DFL && h != SIG_IGN && h != nullptr) {
+        h(sig);
     }
 }
 
@@ -114,7 +139,7 @@ public:
         std::uint64_t want = 0;
         for (std::uint64_t bits = low_bits(set); bits != 0; bits &= bits - 1) {
             const int sig = std::countr_zero(bits) + 1;
-            if (sig < 64 && slots[sig].wrapped.load(std::memory_order_acquire)) {
+            if (sig < 64 && has(wrapped, sig)) {
                 want |= std::uint64_t{1} << (sig - 1);
             }
         }
@@ -229,8 +254,7 @@ bool restart_after(std::uint64_t signals) noexcept {
         if ((signals & (std::uint64_t{1} << sig)) == 0) {
             continue;
         }
-        const Slot& s = slots[sig];
-        if (!s.wrapped.load(std::memory_order_acquire) || (s.user.sa_flags & SA_RESTART) == 0) {
+        if (!has(wrapped, sig) || !has(with_restart, sig)) {
             return false;
         }
     }
@@ -245,9 +269,14 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
     if (!wrappable(sig)) {
         return sys::sigaction(sig, act, old);
     }
-    Slot& slot = slots[sig];
-    struct sigaction previous_user = slot.user;
-    const bool was_wrapped = slot.wrapped.load(std::memory_order_acquire);
+    const std::uint64_t bit = std::uint64_t{1} << sig;
+    const bool was_wrapped = has(wrapped, sig);
+    if (act == nullptr && !was_wrapped) {
+        return sys::sigaction(sig, nullptr, old);  // a look at an action the shim never touched
+    }
+    void* const previous = handlers[sig];
+    const bool previous_siginfo = has(with_siginfo, sig);
+    const bool previous_restart = has(with_restart, sig);
     struct sigaction kernel_old{};
     int r;
     if (act != nullptr && ((act->sa_flags & SA_SIGINFO) != 0 || (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN))) {
@@ -255,23 +284,41 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
         k.sa_sigaction = &trampoline;
         k.sa_flags |= SA_SIGINFO;
         // Store first: the signal may arrive as soon as the kernel has k.
-        slot.user = *act;
-        slot.wrapped.store(true, std::memory_order_release);
+        const bool siginfo = (act->sa_flags & SA_SIGINFO) != 0;
+        record(sig, siginfo ? reinterpret_cast<void*>(act->sa_sigaction) : reinterpret_cast<void*>(act->sa_handler),
+               siginfo, (act->sa_flags & SA_RESTART) != 0);
+        wrapped.fetch_or(bit, std::memory_order_release);
         r = sys::sigaction(sig, &k, &kernel_old);
         if (r != 0) {
-            slot.user = previous_user;
-            slot.wrapped.store(was_wrapped, std::memory_order_release);
+            record(sig, previous, previous_siginfo, previous_restart);
+            if (!was_wrapped) {
+                wrapped.fetch_and(~bit, std::memory_order_release);
+            }
         }
     } else {
         r = sys::sigaction(sig, act, &kernel_old);
         if (r == 0 && act != nullptr) {
-            slot.wrapped.store(false, std::memory_order_release);
+            wrapped.fetch_and(~bit, std::memory_order_release);
         }
     }
     if (r == 0 && old != nullptr) {
-        const bool kernel_has_trampoline =
-            (kernel_old.sa_flags & SA_SIGINFO) != 0 && kernel_old.sa_sigaction == &trampoline;
-        *old = kernel_has_trampoline && was_wrapped ? previous_user : kernel_old;
+        *old = kernel_old;
+        if (was_wrapped) {
+            // SA_SIGINFO in the kernel's flags is the shim's, not the user's.
+            old->sa_flags = (kernel_old.sa_flags & ~SA_SIGINFO) | (previous_siginfo ? SA_SIGINFO : 0);
+            if ((kernel_old.sa_flags & SA_SIGINFO) != 0 && kernel_old.sa_sigaction == &trampoline) {
+                // The kernel holds the user's action with the trampoline in
+                // it (mask, flags and restorer as libc gave them): the
+                // user's handler goes back in.
+                if (previous_siginfo) {
+                    old->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(previous);
+                } else {
+                    old->sa_handler = reinterpret_cast<sighandler_t>(previous);
+                }
+            }
+            // Otherwise the kernel reset it (SA_RESETHAND): its SIG_DFL
+            // stands, with the user's flags.
+        }
     }
     return r;
 }

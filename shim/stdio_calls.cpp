@@ -73,37 +73,28 @@ constexpr int kIsFilebuf = 0x2000;
 
 // stdio's own entry points, found in libc itself (this file defines
 // __uflow and __underflow too).
-void* libc_symbol(const char* name) noexcept {
-    static void* const libc = [] {
-        void* h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        return h != nullptr ? h : RTLD_NEXT;
-    }();
-    void* p = dlsym(libc, name);
-    return p != nullptr ? p : dlsym(RTLD_NEXT, name);
-}
-
 using FileFn = int (*)(FILE*);
 int real_uflow(FILE* f) noexcept {
-    static const auto fn = reinterpret_cast<FileFn>(libc_symbol("__uflow"));
+    const auto fn = GROVE_LIBC("__uflow", FileFn);
     return fn(f);
 }
 int real_underflow(FILE* f) noexcept {
-    static const auto fn = reinterpret_cast<FileFn>(libc_symbol("__underflow"));
+    const auto fn = GROVE_LIBC("__underflow", FileFn);
     return fn(f);
 }
 void real_doallocbuf(FILE* f) noexcept {
     using Fn = void (*)(FILE*);
-    static const auto fn = reinterpret_cast<Fn>(libc_symbol("_IO_doallocbuf"));
+    const auto fn = GROVE_LIBC("_IO_doallocbuf", Fn);
     fn(f);
 }
 char* real_fgets_unlocked(char* s, int n, FILE* f) noexcept {
     using Fn = char* (*)(char*, int, FILE*);
-    static const auto fn = reinterpret_cast<Fn>(libc_symbol("fgets_unlocked"));
+    const auto fn = GROVE_LIBC("fgets_unlocked", Fn);
     return fn(s, n, f);
 }
 std::size_t real_fread_unlocked(void* p, std::size_t size, std::size_t n, FILE* f) noexcept {
     using Fn = std::size_t (*)(void*, std::size_t, std::size_t, FILE*);
-    static const auto fn = reinterpret_cast<Fn>(libc_symbol("fread_unlocked"));
+    const auto fn = GROVE_LIBC("fread_unlocked", Fn);
     return fn(p, size, n, f);
 }
 
@@ -533,7 +524,7 @@ ssize_t coop_getdelim(char** line, std::size_t* n, int delim, FILE* f) noexcept 
 constexpr int kAppending = 0x1000;
 
 int real_overflow(FILE* f, int ch) noexcept {
-    static const auto fn = reinterpret_cast<int (*)(FILE*, int)>(libc_symbol("__overflow"));
+    const auto fn = GROVE_LIBC("__overflow", int (*)(FILE*, int));
     return fn(f, ch);
 }
 
@@ -758,18 +749,13 @@ std::size_t put_bytes(FileCall& call, FILE* f, const char* s, std::size_t n) noe
     return n - to_do;
 }
 
-template <class Fn>
-Fn libc_fn(const char* name) noexcept {
-    return reinterpret_cast<Fn>(libc_symbol(name));
-}
-
 using FwriteFn = std::size_t (*)(const void*, std::size_t, std::size_t, FILE*);
 using FputsFn = int (*)(const char*, FILE*);
 using FlushFn = int (*)(FILE*);
 
 std::size_t coop_fwrite(const void* p, std::size_t size, std::size_t n, FILE* f, bool lock) noexcept {
-    static const auto locked = libc_fn<FwriteFn>("fwrite");
-    static const auto unlocked = libc_fn<FwriteFn>("fwrite_unlocked");
+    const auto locked = GROVE_LIBC("fwrite", FwriteFn);
+    const auto unlocked = GROVE_LIBC("fwrite_unlocked", FwriteFn);
     const std::size_t request = size * n;
     Hub* hub = nullptr;
     if (request == 0 || f == nullptr || (fits(f, static_cast<const char*>(p), request) && unclaimed(f)) ||
@@ -788,8 +774,8 @@ std::size_t coop_fwrite(const void* p, std::size_t size, std::size_t n, FILE* f,
 }
 
 int coop_fputs(const char* s, FILE* f, bool lock) noexcept {
-    static const auto locked = libc_fn<FputsFn>("fputs");
-    static const auto unlocked = libc_fn<FputsFn>("fputs_unlocked");
+    const auto locked = GROVE_LIBC("fputs", FputsFn);
+    const auto unlocked = GROVE_LIBC("fputs_unlocked", FputsFn);
     Hub* hub = nullptr;
     const std::size_t len = s != nullptr ? std::strlen(s) : 0;
     if (s == nullptr || f == nullptr || (fits(f, s, len) && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
@@ -806,7 +792,7 @@ int coop_fputs(const char* s, FILE* f, bool lock) noexcept {
 }
 
 int coop_putc(int c, FILE* f, bool lock) noexcept {
-    static const auto locked = libc_fn<int (*)(int, FILE*)>("fputc");
+    const auto locked = GROVE_LIBC("fputc", int (*)(int, FILE*));
     Hub* hub = nullptr;
     if (f == nullptr || (f->_IO_write_ptr < f->_IO_write_end && unclaimed(f)) || (hub = coop_out_hub(f)) == nullptr) {
         if (lock) {
@@ -823,7 +809,7 @@ int coop_putc(int c, FILE* f, bool lock) noexcept {
 }
 
 int coop_puts(const char* s) noexcept {
-    static const auto real = libc_fn<int (*)(const char*)>("puts");
+    const auto real = GROVE_LIBC("puts", int (*)(const char*));
     FILE* f = stdout;
     Hub* hub = nullptr;
     const std::size_t len = s != nullptr ? std::strlen(s) : 0;
@@ -848,8 +834,8 @@ int coop_puts(const char* s) noexcept {
 // glibc's fflush: the pending output (written cooperatively here), then
 // the rest of its sync, which has nothing left to write.
 int coop_fflush(FILE* f, bool lock) noexcept {
-    static const auto locked = libc_fn<FlushFn>("fflush");
-    static const auto unlocked = libc_fn<FlushFn>("fflush_unlocked");
+    const auto locked = GROVE_LIBC("fflush", FlushFn);
+    const auto unlocked = GROVE_LIBC("fflush_unlocked", FlushFn);
     Hub* hub = nullptr;
     if (f == nullptr) {
         // All streams. Other fibers' calls that parked mid-write end first
@@ -938,8 +924,8 @@ using VfprintfChkFn = int (*)(FILE*, int, const char*, va_list);
 
 // vfprintf (flag < 0) or __vfprintf_chk.
 int coop_vfprintf(FILE* f, int flag, const char* format, va_list ap) noexcept {
-    static const auto plain = libc_fn<VfprintfFn>("vfprintf");
-    static const auto checked = libc_fn<VfprintfChkFn>("__vfprintf_chk");
+    const auto plain = GROVE_LIBC("vfprintf", VfprintfFn);
+    const auto checked = GROVE_LIBC("__vfprintf_chk", VfprintfChkFn);
     Hub* hub = coop_out_hub(f);
     if (hub == nullptr) {
         return flag < 0 ? plain(f, format, ap) : checked(f, flag, format, ap);
@@ -965,8 +951,8 @@ using VdprintfChkFn = int (*)(int, int, const char*, va_list);
 // vdprintf (flag < 0) or __vdprintf_chk: formatted, then written whole
 // through the interposed write; any failure makes it -1, as stdio's.
 int coop_vdprintf(int fd, int flag, const char* format, va_list ap) noexcept {
-    static const auto plain = libc_fn<VdprintfFn>("vdprintf");
-    static const auto checked = libc_fn<VdprintfChkFn>("__vdprintf_chk");
+    const auto plain = GROVE_LIBC("vdprintf", VdprintfFn);
+    const auto checked = GROVE_LIBC("__vdprintf_chk", VdprintfChkFn);
     Hub* hub = nullptr;
     bool coop = false;
     if (hub_for_call() != nullptr) {
@@ -1074,8 +1060,8 @@ using VscanFn = int (*)(FILE*, const char*, va_list);
 // `c99`: the caller is one of the __isoc99_ forms, which differ from the
 // plain ones in how they read %a (C99 float, not GNU allocation).
 int coop_vscan(bool c99, FILE* f, const char* format, va_list ap) noexcept {
-    static const auto gnu_fn = reinterpret_cast<VscanFn>(libc_symbol("vfscanf"));
-    static const auto c99_fn = reinterpret_cast<VscanFn>(libc_symbol("__isoc99_vfscanf"));
+    const auto gnu_fn = GROVE_LIBC("vfscanf", VscanFn);
+    const auto c99_fn = GROVE_LIBC("__isoc99_vfscanf", VscanFn);
     const VscanFn real = c99 ? c99_fn : gnu_fn;
     Hub* hub = coop_hub(f);
     if (hub == nullptr) {

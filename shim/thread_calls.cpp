@@ -183,7 +183,9 @@ struct Real {
     GROVE_REAL_FUNCTIONS(GROVE_REAL_FIELD)
 #undef GROVE_REAL_FIELD
 };
-constinit Real real{};
+// With the load-time data: a program's first calls of these (Python makes
+// a semaphore at start) write no page of their own.
+GROVE_LOAD_DATA constinit Real real{};
 
 // Each entry is looked up on its first call, not at load: a program that
 // never touches a pthread function pays nothing for it. Entries only ever go
@@ -210,9 +212,8 @@ GROVE_LOAD_DATA constinit std::atomic<int> g_mode{kUnknown};
 
 // No function-local statics here: their guards may call syscall(SYS_futex),
 // which this file interposes.
-// Cold: run once, from a constructor; among the other start-up code, so
-// loading the shim faults in one text page less.
-[[gnu::noinline, gnu::cold]] int decide_mode() noexcept {
+// Run once, from a constructor: with the other start-up code.
+[[gnu::noinline]] GROVE_LOAD_TEXT int decide_mode() noexcept {
     read_settings();
     int expected = kUnknown;
     g_mode.compare_exchange_strong(expected, config.green_threads ? kGreen : kNative, std::memory_order_acq_rel);
@@ -242,7 +243,7 @@ void green_cancel_hook(FiberCore* f, bool entering) noexcept;
 #endif
 
 // The main thread is cooperative in green mode, whoever launched it.
-__attribute__((constructor(111))) void threads_init() {
+GROVE_LOAD_TEXT __attribute__((constructor(111))) void threads_init() {
     if (mode() == kGreen) {
 #if defined(__x86_64__)
         cancel_hook = green_cancel_hook;

@@ -703,21 +703,15 @@ void Hub::unpark(Waiter& w, WakeReason why) noexcept {
 
 // ---- fds ---------------------------------------------------------------------------
 
-namespace {
-// Set by the shim's constructor while the program loads: in the section of
-// the shim's other load-time data (shim.hpp: GROVE_LOAD_DATA), so that the
-// write lands on the page the loader writes anyway.
-[[gnu::section(".data.grove_load")]] constinit std::atomic<FdLifeFn> fd_life_fn{nullptr};
+// Set by the shim's constructor while the program loads.
+GROVE_LOAD_DATA constinit std::atomic<FdLifeFn> fd_life_fn{nullptr};
 
+namespace {
 std::uint32_t fd_life(int fd) noexcept {
     const FdLifeFn fn = fd_life_fn.load(std::memory_order_acquire);
     return fn != nullptr ? fn(fd) : 0;
 }
 }  // namespace
-
-void set_fd_life(FdLifeFn fn) noexcept {
-    fd_life_fn.store(fn, std::memory_order_release);
-}
 
 FdState& Hub::fd_state(int fd) {
     const auto i = static_cast<std::size_t>(fd);

@@ -59,7 +59,10 @@ extern constinit __attribute__((tls_model("initial-exec"))) thread_local Hub* tl
 // on a registration the kernel has dropped. Unset (the fiber API alone),
 // every number has life 0. Set once, before hubs use fds.
 using FdLifeFn = std::uint32_t (*)(int fd) noexcept;
-void set_fd_life(FdLifeFn fn) noexcept;
+extern std::atomic<FdLifeFn> fd_life_fn;
+inline void set_fd_life(FdLifeFn fn) noexcept {
+    fd_life_fn.store(fn, std::memory_order_release);
+}
 
 enum class FiberState : std::uint8_t {
     ready,    // in the run queue (owner: the hub)

@@ -10,8 +10,9 @@
 
 namespace grove::detail {
 
-std::atomic<int> own_fd_lo{0};
-std::atomic<int> own_fd_end{0};
+// Read by every close the shim sees.
+GROVE_LOAD_DATA constinit std::atomic<int> own_fd_lo{0};
+GROVE_LOAD_DATA constinit std::atomic<int> own_fd_end{0};
 
 namespace {
 

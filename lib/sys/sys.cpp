@@ -15,7 +15,7 @@ namespace {
 
 // No function-local statics in this file: their guards may call
 // syscall(SYS_futex), which the shim interposes.
-std::atomic<void*> libc{nullptr};
+GROVE_LOAD_DATA constinit std::atomic<void*> libc{nullptr};
 
 void* libc_handle() noexcept {
     void* h = libc.load(std::memory_order_acquire);
@@ -28,16 +28,6 @@ void* libc_handle() noexcept {
         libc.store(h, std::memory_order_release);
     }
     return h;
-}
-
-void* lookup(const char* name) noexcept {
-    const int saved = errno;  // a lookup inside a call must not change its errno
-    void* p = dlsym(libc_handle(), name);
-    if (p == nullptr) {
-        p = dlsym(RTLD_NEXT, name);
-    }
-    errno = saved;
-    return p;
 }
 
 [[noreturn]] void missing(const char* name) noexcept {
@@ -79,6 +69,16 @@ GROVE_SYS_FUNCTIONS(GROVE_SYS_FWD)
 
 }  // namespace
 
+void* lookup(const char* name) noexcept {
+    const int saved = errno;  // a lookup inside a call must not change its errno
+    void* p = dlsym(libc_handle(), name);
+    if (p == nullptr) {
+        p = dlsym(RTLD_NEXT, name);
+    }
+    errno = saved;
+    return p;
+}
+
 #define GROVE_SYS_DEFINE(name, ret, params, args) std::atomic<name##_fn> name##_ptr{&name##_lazy};
 GROVE_SYS_FUNCTIONS(GROVE_SYS_DEFINE)
 #undef GROVE_SYS_DEFINE
@@ -98,8 +98,8 @@ GROVE_SYS_FUNCTIONS(GROVE_SYS_LAZY)
 
 using fcntl_fn = int (*)(int, int, ...);
 using ioctl_fn = int (*)(int, unsigned long, ...);
-std::atomic<fcntl_fn> real_fcntl{nullptr};
-std::atomic<ioctl_fn> real_ioctl{nullptr};
+GROVE_LOAD_DATA constinit std::atomic<fcntl_fn> real_fcntl{nullptr};
+GROVE_LOAD_DATA constinit std::atomic<ioctl_fn> real_ioctl{nullptr};
 
 }  // namespace
 

@@ -22,6 +22,16 @@
 #include <cstdio>
 #include <ctime>
 
+// Data written while the library loads, or by the first calls a program
+// makes of it, lives together in .data, on the page where .bss begins: the
+// loader writes that page anyway (it zeroes the rest of it), so preloading
+// the shim costs no page fault for it. Room there is small (what .data
+// leaves of the page): only small, early-written variables.
+#define GROVE_LOAD_DATA [[gnu::section(".data.grove_load")]]
+// Code that runs while the library loads: together with the constructors,
+// on the first pages of text, which loading touches anyway.
+#define GROVE_LOAD_TEXT [[gnu::section(".text.startup.grove")]]
+
 namespace grove::sys {
 
 // X(name, return type, parameter list, argument list)
@@ -112,10 +122,14 @@ GROVE_SYS_FUNCTIONS(GROVE_SYS_DECLARE)
 int fcntl(int fd, int cmd, long arg = 0);
 int ioctl(int fd, unsigned long request, void* arg);
 
+// A libc function by name, from libc.so.6 itself, else from the next object
+// after the caller's (RTLD_NEXT); nullptr if neither has it. errno is kept.
+void* lookup(const char* name) noexcept;
+
 // Fills the whole table now (a hub does so when it starts, so that no lookup
 // happens later inside a fiber). Idempotent and optional: an entry not yet
 // filled resolves itself on its first call, however early that comes (a
 // constructor of another library, before grove's own ran).
-void resolve() noexcept;
+[[gnu::cold]] void resolve() noexcept;
 
 }  // namespace grove::sys

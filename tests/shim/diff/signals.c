@@ -1,7 +1,9 @@
 /* Waiting for signals and children: pause, sigsuspend, sigwait,
  * sigwaitinfo, sigtimedwait, waitid, and epoll_pwait2, on their normal
  * paths (a pending signal, one sent later by a child, a timeout, a handler
- * cutting the wait short) and their error paths.
+ * cutting the wait short) and their error paths. And what sigaction and
+ * signal report of the actions installed (the shim installs its own
+ * trampoline in the kernel for each handler).
  *
  * Each section runs in a forked child (run_section), bounded by the parent
  * with SIGKILL, since the sections use SIGALRM themselves. */
@@ -658,6 +660,161 @@ static void epoll_cases(void) {
     close(p[1]);
 }
 
+/* ---- sigaction: what the old action reports --------------------------------- */
+
+static void on_usr1(int s) {
+    (void)s;
+}
+
+static void on_usr1_info(int s, siginfo_t* i, void* c) {
+    (void)s;
+    (void)i;
+    (void)c;
+}
+
+static const char* handler_name(const struct sigaction* a) {
+    if ((a->sa_flags & SA_SIGINFO) != 0) {
+        return a->sa_sigaction == on_usr1_info ? "on_usr1_info" : a->sa_sigaction == NULL ? "null" : "other-info";
+    }
+    if (a->sa_handler == SIG_DFL) {
+        return "SIG_DFL";
+    }
+    if (a->sa_handler == SIG_IGN) {
+        return "SIG_IGN";
+    }
+    return a->sa_handler == on_usr1 ? "on_usr1" : a->sa_handler == on_usr2 ? "on_usr2" : "other";
+}
+
+/* The old action as the call reported it: handler, flags (all of them, the
+ * restorer flag libc adds included), the first 64 signals of the mask, and
+ * whether a restorer is set. */
+static void rep_action(const char* name, const struct sigaction* a) {
+    unsigned long long mask = 0;
+    for (int sig = 1; sig <= 64 && sig < NSIG; ++sig) {
+        if (sigismember(&a->sa_mask, sig) == 1) {
+            mask |= 1ULL << (sig - 1);
+        }
+    }
+    rep(A, name, "handler=%s flags=%#x mask=%#llx restorer=%s", handler_name(a), (unsigned)a->sa_flags, mask,
+        a->sa_restorer != NULL ? "set" : "none");
+}
+
+static void sigaction_cases(void) {
+    struct sigaction act;
+    struct sigaction old;
+
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep_action("sigaction_query_default", &old);
+
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_usr1;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaddset(&act.sa_mask, SIGUSR2);
+    sigaddset(&act.sa_mask, SIGTERM);
+    sigaddset(&act.sa_mask, SIGKILL);  /* the kernel drops it */
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, &act, &old));
+    rep_action("sigaction_install_handler_old", &old);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep_action("sigaction_query_handler", &old);
+
+    memset(&act, 0, sizeof act);
+    act.sa_sigaction = on_usr1_info;
+    act.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&act.sa_mask);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, &act, &old));
+    rep_action("sigaction_install_siginfo_old", &old);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep_action("sigaction_query_siginfo", &old);
+
+    memset(&act, 0, sizeof act);
+    act.sa_handler = SIG_IGN;
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, &act, &old));
+    rep_action("sigaction_install_ignore_old", &old);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep_action("sigaction_query_ignore", &old);
+
+    memset(&act, 0, sizeof act);
+    act.sa_handler = SIG_DFL;
+    act.sa_flags = SA_RESTART;
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, &act, &old));
+    rep_action("sigaction_install_default_old", &old);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep_action("sigaction_query_default_again", &old);
+
+    /* SA_RESETHAND: the kernel puts SIG_DFL back when the signal comes. */
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_usr2;
+    act.sa_flags = SA_RESETHAND;
+    sigemptyset(&act.sa_mask);
+    CALL(sigaction(SIGUSR2, &act, NULL));
+    rep(A, "sigaction_resethand_install", NULL);
+    g_usr2 = 0;
+    raise(SIGUSR2);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR2, NULL, &old));
+    rep_action("sigaction_resethand_after_signal", &old);
+    rep_val(A, "sigaction_resethand_handler_ran", g_usr2, 0, NULL);
+
+    /* signal(): BSD semantics; returns the previous handler. */
+    CALL((long)(signal(SIGUSR2, on_usr2) == SIG_DFL));
+    rep(A, "signal_install_returns_default", NULL);
+    CALL((long)(signal(SIGUSR2, SIG_IGN) == on_usr2));
+    rep(A, "signal_ignore_returns_handler", NULL);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR2, NULL, &old));
+    rep_action("signal_then_query", &old);
+    CALL((long)(signal(SIGUSR2, SIG_DFL) == SIG_IGN));
+    rep(A, "signal_default_returns_ignore", NULL);
+    CALL((long)(signal(0, on_usr2) == SIG_ERR));
+    rep(A, "signal_zero_is_sig_err", NULL);
+    CALL((long)(signal(SIGKILL, on_usr2) == SIG_ERR));
+    rep(A, "signal_kill_is_sig_err", NULL);
+
+    /* Errors. */
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_usr1;
+    CALL(sigaction(0, &act, NULL));
+    rep(A, "sigaction_zero", NULL);
+    CALL(sigaction(SIGKILL, &act, NULL));
+    rep(A, "sigaction_kill_handler", NULL);
+    CALL(sigaction(SIGSTOP, &act, NULL));
+    rep(A, "sigaction_stop_handler", NULL);
+    CALL(sigaction(NSIG, &act, NULL));
+    rep(A, "sigaction_nsig", NULL);
+    CALL(sigaction(-1, NULL, &old));
+    rep(A, "sigaction_negative", NULL);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGKILL, NULL, &old));
+    rep_action("sigaction_query_kill", &old);
+    CALL(sigaction(SIGUSR1, NULL, NULL));
+    rep(A, "sigaction_null_both", NULL);
+
+    /* A real-time signal and SIGSEGV (which grove keeps for itself). */
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_usr1;
+    act.sa_flags = SA_RESTART;
+    CALL(sigaction(SIGRTMIN + 3, &act, NULL));
+    rep(A, "sigaction_rt_install", NULL);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGRTMIN + 3, NULL, &old));
+    rep_action("sigaction_rt_query", &old);
+    CALL(sigaction(SIGSEGV, &act, NULL));
+    rep(A, "sigaction_segv_install", NULL);
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGSEGV, NULL, &old));
+    rep_action("sigaction_segv_query", &old);
+}
+
 /* Runs fn in a child, killed after limit_ms; its exit status is its count
  * of cases. */
 static void run_section(const char* name, void (*fn)(void), long limit_ms) {
@@ -693,5 +850,6 @@ int main(void) {
     run_section("pause", pause_cases, 15000);
     run_section("waitid", waitid_cases, 15000);
     run_section("epoll_pwait2", epoll_cases, 15000);
+    run_section("sigaction", sigaction_cases, 15000);
     return finish(A);
 }
