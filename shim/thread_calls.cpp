@@ -1043,38 +1043,46 @@ bool sem_is_green(sem_t* s) noexcept {
     return green() && gs(s)->magic == kSemMagic;
 }
 
-// -1 with errno, as sem_wait.
+// -1 with errno, as sem_wait. A signal whose handlers all have SA_RESTART
+// does not end an untimed wait (the kernel restarts libc's futex wait); it
+// ends a timed one with EINTR, as libc's sem_timedwait does.
 int sem_wait_green(GSem* s, Nanos deadline) {
     cancel_point();
-    if (s->value > 0) {
-        --s->value;
-        return 0;
-    }
-    Hub& hub = Hub::current();
     const int saved = errno;
-    WaitNode n;
-    push(s->waiters, n);
-    WakeReason why;
-    {
-        SignalWindow signals(&hub, false);  // its own CancelWindow
-        CancelWindow window;
-        why = hub.park(n.w, deadline, true);
-    }
-    if (why == WakeReason::ready) {
-        errno = saved;
-        return 0;  // a unit handed over by sem_post
-    }
-    remove(s->waiters, n);
-    if (why == WakeReason::timed_out) {
-        errno = ETIMEDOUT;
+    for (;;) {
+        if (s->value > 0) {
+            --s->value;
+            errno = saved;
+            return 0;
+        }
+        Hub& hub = Hub::current();
+        WaitNode n;
+        push(s->waiters, n);
+        WakeReason why;
+        {
+            SignalWindow signals(&hub, false);  // its own CancelWindow
+            CancelWindow window;
+            why = hub.park(n.w, deadline, true);
+        }
+        if (why == WakeReason::ready) {
+            errno = saved;
+            return 0;  // a unit handed over by sem_post
+        }
+        remove(s->waiters, n);
+        if (why == WakeReason::timed_out) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (why == WakeReason::interrupted && deadline == kNoDeadline && restarts(&hub, false)) {
+            continue;
+        }
+        if (cancel_due()) {
+            cancel_point();
+        }
+        detail::defer_interruption(n.w);
+        errno = EINTR;  // a signal, or a kill
         return -1;
     }
-    if (cancel_due()) {
-        cancel_point();
-    }
-    detail::defer_interruption(n.w);
-    errno = EINTR;  // a signal (never restarted, signal(7)) or a kill
-    return -1;
 }
 
 // ---- process-shared and named semaphores ----------------------------------------
