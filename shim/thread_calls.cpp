@@ -1466,6 +1466,10 @@ int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
     }
     if (FiberCore* f = t->core_; f != nullptr && f->stack.base != nullptr) {
         pthread_attr_setstack(attr, f->stack.limit(), f->stack.usable());
+        // Its own guard page, below the stack as glibc puts a thread's (the
+        // main thread's attributes say 0, and Rust's runtime aborts a
+        // thread that reports no guard page).
+        pthread_attr_setguardsize(attr, f->stack.guarded ? detail::StackPool::page_size() : 0);
     }
     pthread_attr_setdetachstate(attr, t->detached_ ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
     return 0;

@@ -1,5 +1,6 @@
 /* Identity (pthread_self, pthread_equal), names, return values through
- * join, cancellation at cancellation points, spin locks, pthread_kill 0. */
+ * join, cancellation at cancellation points, spin locks, pthread_kill 0,
+ * and what pthread_getattr_np says of a thread's own stack. */
 #include "threads_test.h"
 
 #include <pthread.h>
@@ -34,6 +35,28 @@ static void* named(void* arg) {
     pthread_getname_np(pthread_self(), buf, sizeof buf);
     printf("own name: %s\n", buf);
     usleep(50000);
+    return NULL;
+}
+
+/* Runtimes check their threads' stacks this way (Rust's aborts a thread
+ * whose attributes report no guard page). */
+static void* own_attributes(void* arg) {
+    (void)arg;
+    pthread_attr_t attr;
+    size_t guard = 0;
+    size_t size = 0;
+    void* addr = NULL;
+    int detach = -1;
+    int local = 0;
+    CHECK(pthread_getattr_np(pthread_self(), &attr) == 0);
+    CHECK(pthread_attr_getguardsize(&attr, &guard) == 0);
+    CHECK(pthread_attr_getstack(&attr, &addr, &size) == 0);
+    CHECK(pthread_attr_getdetachstate(&attr, &detach) == 0);
+    pthread_attr_destroy(&attr);
+    const char* p = (const char*)&local;
+    printf("own attributes: guard size %s the page size, stack holds a local: %s, joinable: %s\n",
+           guard == (size_t)sysconf(_SC_PAGESIZE) ? "is" : "is not",
+           p >= (const char*)addr && p < (const char*)addr + size ? "yes" : "no", detach == PTHREAD_CREATE_JOINABLE ? "yes" : "no");
     return NULL;
 }
 
@@ -83,6 +106,9 @@ static void* cancel_testcancel(void* arg) {
 }
 
 int main(void) {
+    pthread_t attrs;
+    CHECK(pthread_create(&attrs, NULL, own_attributes, NULL) == 0);
+    CHECK(pthread_join(attrs, NULL) == 0);
     pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
     pthread_t th[n];
     for (long i = 0; i < n; ++i) {
