@@ -57,6 +57,7 @@
 #include <semaphore.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
+#include <sys/single_threaded.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1293,6 +1294,10 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
         t->detached_ = true;
         detail::release_task(t);  // the handle's reference: nobody joins
     }
+    // As glibc's pthread_create: the process has more than one thread now.
+    // Libraries read it to leave out work only a lone thread may skip
+    // (libstdc++'s stop_token releases a callback's waiter only if false).
+    __libc_single_threaded = 0;
     return 0;
 }
 

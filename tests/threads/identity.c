@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
 enum { n = 8 };
@@ -106,9 +107,11 @@ static void* cancel_testcancel(void* arg) {
 }
 
 int main(void) {
+    const int alone_before = __libc_single_threaded;
     pthread_t attrs;
     CHECK(pthread_create(&attrs, NULL, own_attributes, NULL) == 0);
     CHECK(pthread_join(attrs, NULL) == 0);
+    printf("__libc_single_threaded: %d before the first thread, %d after it\n", alone_before, __libc_single_threaded);
     pthread_spin_init(&spin, PTHREAD_PROCESS_PRIVATE);
     pthread_t th[n];
     for (long i = 0; i < n; ++i) {

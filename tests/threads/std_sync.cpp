@@ -1,17 +1,21 @@
-// The rest of the C++ thread library over pthreads: jthread, shared_mutex,
-// timed_mutex, recursive_mutex, call_once, future/async/promise, latch,
-// barrier, counting_semaphore, this_thread::get_id.
+// The rest of the C++ thread library over pthreads: jthread, stop tokens
+// and their callbacks, condition_variable_any's stoppable wait,
+// shared_mutex, timed_mutex, recursive_mutex, call_once,
+// future/async/promise, latch, barrier, counting_semaphore,
+// this_thread::get_id.
 #include "threads_test.h"
 
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <latch>
 #include <mutex>
 #include <semaphore>
 #include <set>
 #include <shared_mutex>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -182,6 +186,33 @@ int main() {
         }
         ids.insert(std::this_thread::get_id());
         std::printf("thread ids: %zu distinct\n", ids.size());
+    }
+    {  // a stop callback registered in one thread, run by a stop requested in another
+        std::stop_source source;
+        std::atomic<int> ran{0};
+        std::thread t([&] {
+            std::stop_callback cb(source.get_token(), [&] { ++ran; });
+            std::this_thread::sleep_for(50ms);  // the request comes meanwhile; then cb unregisters
+        });
+        std::this_thread::sleep_for(10ms);
+        const bool first = source.request_stop();
+        t.join();
+        std::printf("stop_callback from another thread: ran %d time(s), first request %s\n", ran.load(),
+                    first ? "true" : "false");
+    }
+    {  // condition_variable_any's wait with a stop token, ended by jthread's stop
+        std::condition_variable_any cv;
+        std::mutex m;
+        std::atomic<bool> returned_false{false};
+        {
+            std::jthread t([&](std::stop_token st) {
+                std::unique_lock lock(m);
+                returned_false = !cv.wait(lock, st, [] { return false; });
+            });
+            std::this_thread::sleep_for(20ms);
+        }  // request_stop and join
+        std::printf("condition_variable_any stop-token wait: ended by the stop, predicate %s\n",
+                    returned_false.load() ? "false" : "true");
     }
     std::printf("end\n");
     std::fflush(stdout);
