@@ -29,12 +29,15 @@ static void* who(void* arg) {
     return (void*)(i * 10);
 }
 
+static sem_t named_ready;
+
 static void* named(void* arg) {
     (void)arg;
     char buf[16];
     pthread_setname_np(pthread_self(), "worker-7");
     pthread_getname_np(pthread_self(), buf, sizeof buf);
     printf("own name: %s\n", buf);
+    sem_post(&named_ready);
     usleep(50000);
     return NULL;
 }
@@ -141,8 +144,9 @@ int main(void) {
     printf("main equals itself: %d\n", pthread_equal(pthread_self(), pthread_self()) != 0);
 
     pthread_t t;
+    sem_init(&named_ready, 0, 0);
     pthread_create(&t, NULL, named, NULL);
-    usleep(10000);
+    sem_wait(&named_ready); /* it has named itself */
     char buf[16] = "";
     printf("getname from main: %s %s\n", tt_err(pthread_getname_np(t, buf, sizeof buf)), buf);
     printf("getname small buffer: %s\n", tt_err(pthread_getname_np(t, buf, 4)));
