@@ -160,7 +160,17 @@ struct MaskScope {
     }
 };
 
+// The call's answer: a success leaves errno as the caller had it (not the
+// wait's ETIMEDOUT), as the kernel's call does.
+int answer(int r, int saved) noexcept {
+    if (r >= 0) {
+        errno = saved;
+    }
+    return r;
+}
+
 int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mask) noexcept {
+    const int saved = errno;
     // Open before the mask changes: a pending signal it lets in must
     // interrupt this call, as with the kernel's atomic mask swap.
     SignalWindow window(&Hub::current());
@@ -168,11 +178,11 @@ int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mas
     for (;;) {
         const int r = sys::poll(fds, n, 0);
         if (r != 0 || passed(deadline)) {
-            return r;
+            return answer(r, saved);
         }
         if (wait_any(fds, n, deadline) != 0) {
             if (errno == ETIMEDOUT) {
-                return sys::poll(fds, n, 0);
+                return answer(sys::poll(fds, n, 0), saved);
             }
             return -1;
         }
@@ -204,6 +214,7 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
     const fd_set r0 = r != nullptr ? *r : fd_set{};
     const fd_set w0 = w != nullptr ? *w : fd_set{};
     const fd_set e0 = e != nullptr ? *e : fd_set{};
+    const int saved = errno;
     SignalWindow window(&Hub::current());
     MaskScope scope(mask);
     struct pollfd fds[FD_SETSIZE];
@@ -211,7 +222,7 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
         struct timeval zero{0, 0};
         const int res = sys::select(nfds, r, w, e, &zero);
         if (res != 0 || passed(deadline)) {
-            return res;
+            return answer(res, saved);
         }
         // Nothing ready: the kernel cleared the sets. Restore them to wait.
         if (r != nullptr) {
@@ -235,12 +246,13 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
 
 // epoll_pwait and epoll_pwait2 once they would wait.
 int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, const sigset_t* mask) noexcept {
+    const int saved = errno;
     SignalWindow window(&Hub::current());
     MaskScope scope(mask);
     for (;;) {
         const int r = sys::epoll_wait(ep, events, max, 0);
         if (r != 0 || passed(deadline)) {
-            return r;
+            return answer(r, saved);
         }
         if (detail::io_wait(ep, POLLIN, deadline) != 0) {
             if (errno == ETIMEDOUT && passed(deadline)) {

@@ -40,6 +40,7 @@ int open_pidfd(pid_t pid) noexcept {
 // Not noexcept: `look` makes the real calls, cancellation points.
 template <class Look>
 int wait_until(Hub* hub, int pidfd, Look&& look) {
+    const int saved = errno;  // a wait that ends well leaves it as it was
     Nanos backoff = 1'000'000;
     for (;;) {
         int w;
@@ -63,6 +64,7 @@ int wait_until(Hub* hub, int pidfd, Look&& look) {
             errno = EINTR;
             return -1;
         }
+        errno = saved;  // not the backoff's ETIMEDOUT: look() sets its own
         if (look()) {
             return 0;
         }

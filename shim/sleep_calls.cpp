@@ -152,7 +152,9 @@ unsigned int sleep(unsigned int seconds) {
     }
     const Nanos deadline = add(detail::now_ns(), static_cast<Nanos>(seconds) * kSecond);
     if (sleep_until(hub, deadline) != 0) {
-        // As glibc: the whole seconds left, truncated.
+        // As glibc: the whole seconds left, truncated, and errno as its
+        // nanosleep left it.
+        errno = EINTR;
         const Nanos left = deadline - detail::now_ns();
         return left <= 0 ? 0 : static_cast<unsigned>(left / kSecond);
     }

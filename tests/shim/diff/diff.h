@@ -63,12 +63,17 @@ static inline const char* ename(int e) {
     return buf;
 }
 
-/* One transcript line: ret and errno from the last CALL, then `fmt`. */
+/* One transcript line: ret and errno from the last CALL, then `fmt`. A
+ * call that succeeded yet changed errno (cleared before it) says so: libc's
+ * calls leave it alone, and so must the shim's. */
 static inline void rep(const char* area, const char* name, const char* fmt, ...) {
     if (g_ret_is_fd && g_ret >= 0) {
         printf("case %s.%s: ret=fd errno=%s", area, name, ename(g_err));
     } else {
         printf("case %s.%s: ret=%ld errno=%s", area, name, g_ret, ename(g_err));
+    }
+    if (g_ret >= 0 && g_raw_err != 0) {
+        printf(" errno-on-success=%s", ename(g_raw_err));
     }
     if (fmt != NULL && fmt[0] != '\0') {
         va_list ap;

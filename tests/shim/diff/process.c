@@ -153,6 +153,39 @@ static void waits(void) {
     rep_val(A, "child_reads_what_parent_writes_later", 0, 0, "child=%s", reap(pid));
 }
 
+/* A wait that ends well leaves errno as it was, as libc's does (the
+ * program's errno from before the call, here EILSEQ), however long the
+ * child took. */
+static void errno_kept(void) {
+    int st = 0;
+    siginfo_t si;
+    pid_t pid = child_exit(80, 11);
+    errno = EILSEQ;
+    const pid_t r1 = waitpid(pid, &st, 0);
+    rep_val(A, "waitpid_success_keeps_errno", r1 == pid, 0, "%s errno=%s", status_str(st), ename(errno));
+    pid = child_exit(80, 12);
+    errno = EILSEQ;
+    const pid_t r2 = wait4(pid, &st, 0, NULL);
+    rep_val(A, "wait4_success_keeps_errno", r2 == pid, 0, "%s errno=%s", status_str(st), ename(errno));
+    pid = child_exit(80, 13);
+    errno = EILSEQ;
+    const pid_t r3 = wait(&st);
+    rep_val(A, "wait_success_keeps_errno", r3 == pid, 0, "%s errno=%s", status_str(st), ename(errno));
+    pid = child_exit(80, 14);
+    errno = EILSEQ;
+    memset(&si, 0, sizeof si);
+    const int r4 = waitid(P_PID, (id_t)pid, &si, WEXITED);
+    rep_val(A, "waitid_success_keeps_errno", r4, 0, "status=%d errno=%s", si.si_status, ename(errno));
+    fflush(stdout);
+    errno = EILSEQ;
+    const int r5 = system("sleep 0.08; exit 4");
+    rep_val(A, "system_success_keeps_errno", WIFEXITED(r5) ? WEXITSTATUS(r5) : -1, 0, "errno=%s", ename(errno));
+    /* A failing wait still says why. */
+    errno = EILSEQ;
+    const pid_t r6 = waitpid(pid, &st, 0);
+    rep_val(A, "waitpid_reaped_child_echild", r6, r6 < 0 ? errno : 0, NULL);
+}
+
 static void signals(void) {
     int st = 0;
     for (int restart = 0; restart <= 1; ++restart) {
@@ -425,6 +458,7 @@ int main(int argc, char** argv) {
     }
     begin();
     waits();
+    errno_kept();
     traced();
     signals();
     exec_probe("exec_child_inherits_waited_pipe", 0);

@@ -150,6 +150,10 @@ print(int(statistics.median(counts)))
 PY
 }
 if command -v python3 >/dev/null 2>&1; then
+    # Libraries just linked may still be under writeback, and the kernel's
+    # fault-around maps no page that is: written out first, they fault as
+    # an installed library does.
+    sync "$preload" "$empty" 2>/dev/null || sync
     for case in "/bin/true:2:2" "/usr/bin/python3 -c pass:6:8"; do
         prog=${case%%:*} rest=${case#*:}
         [ -x "${prog%% *}" ] || { echo "skip faults of $prog (not installed)"; continue; }
