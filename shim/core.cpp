@@ -33,6 +33,7 @@ GROVE_LOAD_DATA char name_threads[] = "GROVE_THREADS";
 GROVE_LOAD_DATA char name_thread_stack[] = "GROVE_THREAD_STACK_SIZE";
 GROVE_LOAD_DATA char value_green[] = "green";
 GROVE_LOAD_DATA char libgrove_name[] = "libgrove.so";
+GROVE_LOAD_DATA char libgomp_name[] = "libgomp.so";
 
 // Set, and not "0".
 GROVE_LOAD_TEXT bool env_on(const char* name) noexcept {
@@ -57,13 +58,21 @@ bool is_main_thread() noexcept {
 // and the process starts over with libgrove_shim.so, which shares the
 // program's libgrove, preloaded in this library's place.
 
-GROVE_LOAD_TEXT int note_libgrove(struct dl_phdr_info* info, std::size_t, void* found) {
+// What the objects loaded at start say about how the shim can run.
+struct Loaded {
+    bool libgrove = false;  // a libgrove.so of the program's own
+    bool libgomp = false;   // OpenMP's runtime
+};
+
+GROVE_LOAD_TEXT int note_loaded(struct dl_phdr_info* info, std::size_t, void* out) {
+    auto* loaded = static_cast<Loaded*>(out);
     const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
     const char* slash = std::strrchr(name, '/');
     const char* base = slash != nullptr ? slash + 1 : name;
     if (std::strncmp(base, libgrove_name, sizeof libgrove_name - 1) == 0) {
-        *static_cast<bool*>(found) = true;
-        return 1;
+        loaded->libgrove = true;
+    } else if (std::strncmp(base, libgomp_name, sizeof libgomp_name - 1) == 0) {
+        loaded->libgomp = true;
     }
     return 0;
 }
@@ -107,13 +116,8 @@ char* replaced_preload(const char* entry, const char* self, const char* shared) 
 }
 
 GROVE_LOAD_TEXT void restart_with_shared_shim(char** argv, char** envp) {
-    bool found = false;
-    ::dl_iterate_phdr(note_libgrove, &found);
-    if (!found) {
-        return;
-    }
     Dl_info self{};
-    if (::dladdr(reinterpret_cast<void*>(&note_libgrove), &self) == 0 || self.dli_fname == nullptr) {
+    if (::dladdr(reinterpret_cast<void*>(&note_loaded), &self) == 0 || self.dli_fname == nullptr) {
         return;
     }
     Dl_info lib{};
@@ -159,7 +163,11 @@ GROVE_LOAD_TEXT void restart_with_shared_shim(char** argv, char** envp) {
 GROVE_LOAD_TEXT __attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) {
     read_settings();
     if (!config.disabled) {
-        restart_with_shared_shim(argv, envp);
+        Loaded loaded;
+        ::dl_iterate_phdr(note_loaded, &loaded);
+        if (loaded.libgrove) {
+            restart_with_shared_shim(argv, envp);
+        }
     }
     detail::set_fd_life(&fd_life_of);
     ready.store(true, std::memory_order_release);
@@ -184,6 +192,16 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
     const char* threads = std::getenv(name_threads);
     config.green_threads = !config.disabled && threads != nullptr && std::strcmp(threads, value_green) == 0;
     config.main_hub = env_on(name_main_hub) || config.green_threads;
+    if (config.green_threads) {
+        // OpenMP's runtime waits at its barriers by spinning and with raw
+        // futex system calls, which no interposer sees: on green threads a
+        // parallel region would never end. Where it is loaded at start, its
+        // threads stay OS threads (the main thread keeps its hub). This
+        // runs before its constructor makes the first pthread call.
+        Loaded loaded;
+        ::dl_iterate_phdr(note_loaded, &loaded);
+        config.green_threads = !loaded.libgomp;
+    }
     if (const char* size = std::getenv(name_thread_stack)) {
         config.thread_stack = detail::parse_byte_size(size, 0, 0);
     }
