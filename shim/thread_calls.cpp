@@ -519,6 +519,16 @@ bool cancel_due() noexcept {
     return g != nullptr && g->cancel_pending_ && !g->cancel_disabled_;
 }
 
+// A wait that ended early for something else than its own event or
+// timeout: a cancel now due acts here (it does not return); a kill or a
+// grove::Timeout is recorded, to be raised later in C++.
+void wait_cut_short(detail::Waiter& w) {
+    if (cancel_due()) {
+        cancel_point();
+    }
+    detail::defer_interruption(w);
+}
+
 // ---- cancellation in the other interposed calls (x86-64) ------------------------
 //
 // A cancel reaches a green thread waiting in, say, read() through
@@ -880,10 +890,7 @@ int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline) {
     if (why != WakeReason::ready) {
         // A cancel, with the mutex held again as POSIX asks; anything else
         // is a spurious wake-up, which callers must expect.
-        if (cancel_due()) {
-            cancel_point();
-        }
-        detail::defer_interruption(n.w);
+        wait_cut_short(n.w);
     }
     return 0;
 }
@@ -1077,10 +1084,7 @@ int sem_wait_green(GSem* s, Nanos deadline) {
         if (why == WakeReason::interrupted && deadline == kNoDeadline && restarts(&hub, false)) {
             continue;
         }
-        if (cancel_due()) {
-            cancel_point();
-        }
-        detail::defer_interruption(n.w);
+        wait_cut_short(n.w);
         errno = EINTR;  // a signal, or a kill
         return -1;
     }
@@ -1164,10 +1168,7 @@ int shared_sem_wait(Hub* hub, sem_t* s, bool timed, Nanos deadline) {
             (why == WakeReason::interrupted && !timed && restarts(hub, false))) {
             continue;
         }
-        if (cancel_due()) {
-            cancel_point();
-        }
-        detail::defer_interruption(n.w);
+        wait_cut_short(n.w);
         errno = EINTR;  // a signal, or a kill
         return -1;
     }

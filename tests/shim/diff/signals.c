@@ -699,13 +699,30 @@ static void rep_action(const char* name, const struct sigaction* a) {
         a->sa_restorer != NULL ? "set" : "none");
 }
 
+/* Reports the action of sig now in place (over an old action filled with
+ * junk, so that every field reported is the call's). */
+static void look(int sig, const char* name) {
+    struct sigaction old;
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(sig, NULL, &old));
+    rep_action(name, &old);
+}
+
+/* Installs act for sig, reports the old action as `installed`, then the
+ * action now in place as `looked`. */
+static void install_and_look(int sig, const struct sigaction* act, const char* installed, const char* looked) {
+    struct sigaction old;
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(sig, act, &old));
+    rep_action(installed, &old);
+    look(sig, looked);
+}
+
 static void sigaction_cases(void) {
     struct sigaction act;
     struct sigaction old;
 
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, NULL, &old));
-    rep_action("sigaction_query_default", &old);
+    look(SIGUSR1, "sigaction_query_default");
 
     memset(&act, 0, sizeof act);
     act.sa_handler = on_usr1;
@@ -714,42 +731,22 @@ static void sigaction_cases(void) {
     sigaddset(&act.sa_mask, SIGUSR2);
     sigaddset(&act.sa_mask, SIGTERM);
     sigaddset(&act.sa_mask, SIGKILL);  /* the kernel drops it */
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, &act, &old));
-    rep_action("sigaction_install_handler_old", &old);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, NULL, &old));
-    rep_action("sigaction_query_handler", &old);
+    install_and_look(SIGUSR1, &act, "sigaction_install_handler_old", "sigaction_query_handler");
 
     memset(&act, 0, sizeof act);
     act.sa_sigaction = on_usr1_info;
     act.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&act.sa_mask);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, &act, &old));
-    rep_action("sigaction_install_siginfo_old", &old);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, NULL, &old));
-    rep_action("sigaction_query_siginfo", &old);
+    install_and_look(SIGUSR1, &act, "sigaction_install_siginfo_old", "sigaction_query_siginfo");
 
     memset(&act, 0, sizeof act);
     act.sa_handler = SIG_IGN;
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, &act, &old));
-    rep_action("sigaction_install_ignore_old", &old);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, NULL, &old));
-    rep_action("sigaction_query_ignore", &old);
+    install_and_look(SIGUSR1, &act, "sigaction_install_ignore_old", "sigaction_query_ignore");
 
     memset(&act, 0, sizeof act);
     act.sa_handler = SIG_DFL;
     act.sa_flags = SA_RESTART;
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, &act, &old));
-    rep_action("sigaction_install_default_old", &old);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR1, NULL, &old));
-    rep_action("sigaction_query_default_again", &old);
+    install_and_look(SIGUSR1, &act, "sigaction_install_default_old", "sigaction_query_default_again");
 
     /* SA_RESETHAND: the kernel puts SIG_DFL back when the signal comes. */
     memset(&act, 0, sizeof act);
@@ -760,9 +757,7 @@ static void sigaction_cases(void) {
     rep(A, "sigaction_resethand_install", NULL);
     g_usr2 = 0;
     raise(SIGUSR2);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR2, NULL, &old));
-    rep_action("sigaction_resethand_after_signal", &old);
+    look(SIGUSR2, "sigaction_resethand_after_signal");
     rep_val(A, "sigaction_resethand_handler_ran", g_usr2, 0, NULL);
 
     /* signal(): BSD semantics; returns the previous handler. */
@@ -770,9 +765,7 @@ static void sigaction_cases(void) {
     rep(A, "signal_install_returns_default", NULL);
     CALL((long)(signal(SIGUSR2, SIG_IGN) == on_usr2));
     rep(A, "signal_ignore_returns_handler", NULL);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGUSR2, NULL, &old));
-    rep_action("signal_then_query", &old);
+    look(SIGUSR2, "signal_then_query");
     CALL((long)(signal(SIGUSR2, SIG_DFL) == SIG_IGN));
     rep(A, "signal_default_returns_ignore", NULL);
     CALL((long)(signal(0, on_usr2) == SIG_ERR));
@@ -793,9 +786,7 @@ static void sigaction_cases(void) {
     rep(A, "sigaction_nsig", NULL);
     CALL(sigaction(-1, NULL, &old));
     rep(A, "sigaction_negative", NULL);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGKILL, NULL, &old));
-    rep_action("sigaction_query_kill", &old);
+    look(SIGKILL, "sigaction_query_kill");
     CALL(sigaction(SIGUSR1, NULL, NULL));
     rep(A, "sigaction_null_both", NULL);
 
@@ -805,14 +796,10 @@ static void sigaction_cases(void) {
     act.sa_flags = SA_RESTART;
     CALL(sigaction(SIGRTMIN + 3, &act, NULL));
     rep(A, "sigaction_rt_install", NULL);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGRTMIN + 3, NULL, &old));
-    rep_action("sigaction_rt_query", &old);
+    look(SIGRTMIN + 3, "sigaction_rt_query");
     CALL(sigaction(SIGSEGV, &act, NULL));
     rep(A, "sigaction_segv_install", NULL);
-    memset(&old, 0x5a, sizeof old);
-    CALL(sigaction(SIGSEGV, NULL, &old));
-    rep_action("sigaction_segv_query", &old);
+    look(SIGSEGV, "sigaction_segv_query");
 }
 
 /* Runs fn in a child, killed after limit_ms; its exit status is its count
