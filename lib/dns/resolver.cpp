@@ -715,8 +715,7 @@ public:
             if (Hub* h = Hub::current_if_any()) {
                 h->fd_forget(ep);
             }
-            own_fd_release(ep);
-            sys::close(ep);
+            own_fd_close(ep);
         }
     }
 
@@ -734,8 +733,7 @@ public:
             channel_ = nullptr;
         }
         if (const int ep = epfd(); ep >= 0) {
-            own_fd_release(ep);
-            sys::close(ep);
+            own_fd_close(ep);
             epfd_.store(-1, std::memory_order_relaxed);
         }
     }

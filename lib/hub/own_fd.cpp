@@ -120,13 +120,16 @@ int own_fd(int fd, std::atomic<int>& holder) noexcept {
     return fd;
 }
 
-void own_fd_release(int fd) noexcept {
-    Locked lock;
-    if (Entry* e = find_locked(fd)) {
-        e->fd_plus_one.store(0, std::memory_order_release);
-        e->holder = nullptr;
-        update_range_locked();
+void own_fd_close(int fd) noexcept {
+    {
+        Locked lock;
+        if (Entry* e = find_locked(fd)) {
+            e->fd_plus_one.store(0, std::memory_order_release);
+            e->holder = nullptr;
+            update_range_locked();
+        }
     }
+    sys::close(fd);
 }
 
 bool own_fd_move(int fd) noexcept {

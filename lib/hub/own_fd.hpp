@@ -30,8 +30,8 @@ int high_fd(int fd) noexcept;
 // own_fd_move() updates, and returned. Unrecorded when the table is full.
 int own_fd(int fd, std::atomic<int>& holder) noexcept;
 
-// The library is about to close its own fd (no longer hidden).
-void own_fd_release(int fd) noexcept;
+// Closes one of the library's own fds (no longer hidden).
+void own_fd_close(int fd) noexcept;
 
 // The program is about to make fd (one of the library's) another file: a
 // duplicate of it goes to another number, into its holder. fd itself stays

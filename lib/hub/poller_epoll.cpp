@@ -25,8 +25,7 @@ Poller::Poller() {
 Poller::~Poller() {
     const int fd = epfd_.load(std::memory_order_relaxed);
     if (fd >= 0) {
-        own_fd_release(fd);
-        sys::close(fd);
+        own_fd_close(fd);
     }
 }
 
@@ -37,8 +36,7 @@ void Poller::reopen() noexcept {
         std::abort();
     }
     const int old = epfd_.load(std::memory_order_relaxed);
-    own_fd_release(old);
-    sys::close(old);
+    own_fd_close(old);
     own_fd(fresh, epfd_);
 }
 

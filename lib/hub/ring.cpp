@@ -157,8 +157,7 @@ Ring::~Ring() {
         ::munmap(rings_, rings_size_);
     }
     if (const int fd = fd_.load(std::memory_order_relaxed); fd >= 0) {
-        own_fd_release(fd);
-        sys::close(fd);  // the kernel cancels whatever is still in flight
+        own_fd_close(fd);  // the kernel cancels whatever is still in flight
     }
 }
 
@@ -168,8 +167,7 @@ void Ring::forget_after_fork() noexcept {
     ::munmap(sqes_, sqes_size_);
     ::munmap(rings_, rings_size_);
     const int fd = fd_.load(std::memory_order_relaxed);
-    own_fd_release(fd);
-    sys::close(fd);
+    own_fd_close(fd);
     sqes_ = nullptr;
     rings_ = nullptr;
     fd_.store(-1, std::memory_order_relaxed);
