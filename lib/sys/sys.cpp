@@ -1,12 +1,16 @@
 #include "sys/sys.hpp"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 
@@ -17,6 +21,51 @@ namespace {
 // syscall(SYS_futex), which the shim interposes.
 GROVE_LOAD_DATA constinit std::atomic<void*> libc{nullptr};
 
+// libc.so.6's address range, from its program headers; lo == hi == 1 once
+// looked for and not found.
+GROVE_LOAD_DATA constinit std::atomic<std::uintptr_t> libc_lo{0};
+GROVE_LOAD_DATA constinit std::atomic<std::uintptr_t> libc_hi{0};
+
+int note_libc(struct dl_phdr_info* info, std::size_t, void*) noexcept {
+    const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    const char* slash = std::strrchr(name, '/');
+    if (std::strncmp(slash != nullptr ? slash + 1 : name, "libc.so.", 8) != 0) {
+        return 0;
+    }
+    std::uintptr_t lo = UINTPTR_MAX;
+    std::uintptr_t hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const auto& ph = info->dlpi_phdr[i];
+        if (ph.p_type == PT_LOAD) {
+            lo = std::min<std::uintptr_t>(lo, info->dlpi_addr + ph.p_vaddr);
+            hi = std::max<std::uintptr_t>(hi, info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+    }
+    if (lo < hi) {
+        libc_lo.store(lo, std::memory_order_relaxed);
+        libc_hi.store(hi, std::memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
+bool in_libc(const void* p) noexcept {
+    if (libc_hi.load(std::memory_order_relaxed) == 0) {
+        ::dl_iterate_phdr(note_libc, nullptr);
+        if (libc_hi.load(std::memory_order_relaxed) == 0) {
+            libc_lo.store(1, std::memory_order_relaxed);
+            libc_hi.store(1, std::memory_order_relaxed);
+        }
+    }
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    return a >= libc_lo.load(std::memory_order_relaxed) && a < libc_hi.load(std::memory_order_relaxed);
+}
+
+// libc's own handle. glibc's dlopen of an object loaded as a dependency,
+// even with RTLD_NOLOAD, builds its dependency list (the process's first
+// malloc, with the heap's system calls): tens of microseconds, so it is
+// only taken when the next object after the caller does not answer from
+// libc itself.
 void* libc_handle() noexcept {
     void* h = libc.load(std::memory_order_acquire);
     if (h == nullptr) {
@@ -71,9 +120,15 @@ GROVE_SYS_FUNCTIONS(GROVE_SYS_FWD)
 
 void* lookup(const char* name) noexcept {
     const int saved = errno;  // a lookup inside a call must not change its errno
-    void* p = dlsym(libc_handle(), name);
-    if (p == nullptr) {
-        p = dlsym(RTLD_NEXT, name);
+    // What the next object after this one defines, if it is libc's, is
+    // what libc's own handle would give (its default version, the same
+    // IFUNC resolution). Anything else (another interposer between us and
+    // libc, or a libgrove.so searched before the shim) asks libc itself.
+    void* p = dlsym(RTLD_NEXT, name);
+    if (p == nullptr || !in_libc(p)) {
+        if (void* own = dlsym(libc_handle(), name)) {
+            p = own;
+        }
     }
     errno = saved;
     return p;
