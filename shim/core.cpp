@@ -191,7 +191,11 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
     config.disabled = env_on(name_disable);
     const char* threads = std::getenv(name_threads);
     config.green_threads = !config.disabled && threads != nullptr && std::strcmp(threads, value_green) == 0;
-    config.main_hub = env_on(name_main_hub) || config.green_threads;
+    // Green threads need no hub before the first one starts (pthread_create
+    // makes the creating thread's): until then the main thread has no fiber
+    // to hand the thread to, and libc's own call is the same wait, without
+    // a hub's start-up (hundreds of microseconds) in every short program.
+    config.main_hub = env_on(name_main_hub);
     if (config.green_threads) {
         // OpenMP's runtime waits at its barriers by spinning and with raw
         // futex system calls, which no interposer sees: on green threads a

@@ -42,10 +42,12 @@ const char* const kUsage =
     "                      for a program that links libgrove itself)\n"
     "  -h, --help          this text\n"
     "\n"
-    "environment: GROVE_STACK_SIZE, GROVE_DISABLE, GROVE_MAIN_HUB (set to 1 here:\n"
-    "the main thread is cooperative from the start), GROVE_THREADS (green here\n"
-    "unless set: pthreads become fibers on one OS thread; native keeps OS\n"
-    "threads), GROVE_THREAD_STACK_SIZE, GROVE_RESOLVER (thread or ares).\n";
+    "environment: GROVE_STACK_SIZE, GROVE_DISABLE, GROVE_THREADS (green here\n"
+    "unless set: pthreads become fibers on one OS thread, the main thread's hub\n"
+    "starting with the first; native keeps OS threads), GROVE_MAIN_HUB (1: the\n"
+    "main thread makes its hub at its first call that could wait, even with\n"
+    "nothing else to run), GROVE_THREAD_STACK_SIZE, GROVE_RESOLVER (thread or\n"
+    "ares).\n";
 
 [[noreturn]] void die(int code, const char* fmt, const char* arg) {
     std::fprintf(stderr, "grove-run: ");
@@ -300,7 +302,6 @@ int main(int argc, char** argv) {
     }
     std::snprintf(preload, size, "%s%s%s%s", first, shim, keep ? ":" : "", keep ? old : "");
     ::setenv("LD_PRELOAD", preload, 1);
-    ::setenv("GROVE_MAIN_HUB", "1", 0);
     ::setenv("GROVE_THREADS", "green", 0);  // pthreads become fibers (README: green threads)
     ::execv(prog, argv + i);
     die(126, "cannot run %s", prog);

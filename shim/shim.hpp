@@ -47,7 +47,7 @@ using detail::Nanos;
 struct Config {
     bool read = false;           // the fields below are set
     bool disabled = false;       // GROVE_DISABLE=1
-    bool main_hub = false;       // GROVE_MAIN_HUB=1 (or green threads): the main thread is cooperative from the start
+    bool main_hub = false;       // GROVE_MAIN_HUB=1: the main thread makes its hub at its first call that could wait
     bool green_threads = false;  // GROVE_THREADS=green
     std::size_t thread_stack = 0;  // GROVE_THREAD_STACK_SIZE; 0: grove's default (GROVE_STACK_SIZE)
 };

@@ -15,8 +15,8 @@
 //   bare        PROG
 //   empty       LD_PRELOAD=<empty library> PROG
 //   preload     LD_PRELOAD=<libgrove_shim_preload.so> PROG (native threads)
-//   green       the same with grove-run's settings (GROVE_THREADS=green,
-//               GROVE_MAIN_HUB=1), without grove-run's own exec
+//   green       the same with grove-run's settings (GROVE_THREADS=green),
+//               without grove-run's own exec
 //   grove-run   grove-run PROG (its exec included), if --grove-run is given
 #include <fcntl.h>
 #include <spawn.h>
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
         {"bare", {}, prog},
         {"empty", {"LD_PRELOAD=" + empty}, prog},
         {"preload", {"LD_PRELOAD=" + preload}, prog},
-        {"green", {"LD_PRELOAD=" + preload, "GROVE_THREADS=green", "GROVE_MAIN_HUB=1"}, prog},
+        {"green", {"LD_PRELOAD=" + preload, "GROVE_THREADS=green"}, prog},
     };
     if (!grove_run.empty()) {
         std::vector<std::string> cmd = {grove_run, "--"};

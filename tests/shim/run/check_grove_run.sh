@@ -44,14 +44,14 @@ printf 'not executable\n' >"$tmp/plain-file"
 expect not-executable 126 "not an executable" "$grove_run" "$tmp/plain-file"
 
 # The shim is preloaded, existing LD_PRELOAD entries are kept after it, and
-# the main hub is switched on. (A sanitized grove-run cannot itself start
+# pthreads become green threads. (A sanitized grove-run cannot itself start
 # with a foreign LD_PRELOAD ahead of its runtime: that check is for the
 # plain build.)
 if [ "${GROVE_TEST_SANITIZED:-}" = 1 ]; then
     echo "skip environment (sanitized build)"
 else
-env LD_PRELOAD=libc.so.6 "$grove_run" /bin/sh -c 'echo "$LD_PRELOAD"; echo "$GROVE_MAIN_HUB"' >"$tmp/env" 2>&1
-if grep -q "/$default_shim:libc.so.6\$" "$tmp/env" && grep -qx 1 "$tmp/env"; then
+env -u GROVE_THREADS LD_PRELOAD=libc.so.6 "$grove_run" /bin/sh -c 'echo "$LD_PRELOAD"; echo "threads=$GROVE_THREADS"' >"$tmp/env" 2>&1
+if grep -q "/$default_shim:libc.so.6\$" "$tmp/env" && grep -qx threads=green "$tmp/env"; then
     echo "ok   environment"
 else
     echo "FAIL environment (wanted $default_shim:libc.so.6):"; cat "$tmp/env"; fail=1
@@ -97,6 +97,48 @@ if [ "$plain" = "$shimmed" ]; then
     echo "ok   unchanged-output"
 else
     echo "FAIL unchanged-output: '$plain' vs '$shimmed'"; fail=1
+fi
+
+# The main thread's hub starts with the first green thread, not before: a
+# program that writes and sleeps on one thread makes no epoll instance; one
+# that starts a thread does (and GROVE_MAIN_HUB=1 makes it at once).
+if command -v python3 >/dev/null 2>&1; then
+    cat >"$tmp/hub.py" <<'PY'
+import os, sys, threading, time
+def epolls():
+    n = 0
+    for f in os.listdir('/proc/self/fd'):
+        try:
+            n += os.readlink('/proc/self/fd/' + f) == 'anon_inode:[eventpoll]'
+        except OSError:
+            pass
+    return n
+os.write(1, b'')
+time.sleep(0.01)
+print('before', epolls())
+if len(sys.argv) > 1:
+    t = threading.Thread(target=time.sleep, args=(0.01,))
+    t.start()
+    t.join()
+    print('after', epolls())
+PY
+    for case in "lazy:::before 0" "lazy-thread::t:before 0 after 1" "eager:1::before 1"; do
+        name=${case%%:*} rest=${case#*:}
+        hub=${rest%%:*} rest=${rest#*:}
+        arg=${rest%%:*} want=${rest#*:}
+        if [ -n "$hub" ]; then
+            got=$(env GROVE_MAIN_HUB=1 "$grove_run" python3 "$tmp/hub.py" $arg 2>&1 | tr '\n' ' ')
+        else
+            got=$(env -u GROVE_MAIN_HUB "$grove_run" python3 "$tmp/hub.py" $arg 2>&1 | tr '\n' ' ')
+        fi
+        if [ "${got% }" = "$want" ]; then
+            echo "ok   main-hub-$name: $want"
+        else
+            echo "FAIL main-hub-$name: '$got', wanted '$want'"; fail=1
+        fi
+    done
+else
+    echo "skip main-hub (no python3)"
 fi
 fi
 exit $fail

@@ -159,7 +159,7 @@ if command -v python3 >/dev/null 2>&1; then
         [ -x "${prog%% *}" ] || { echo "skip faults of $prog (not installed)"; continue; }
         f_empty=$(faults "$prog" LD_PRELOAD="$empty")
         f_pre=$(faults "$prog" LD_PRELOAD="$preload")
-        f_green=$(faults "$prog" LD_PRELOAD="$preload" GROVE_THREADS=green GROVE_MAIN_HUB=1)
+        f_green=$(faults "$prog" LD_PRELOAD="$preload" GROVE_THREADS=green)
         for pair in "native:$f_pre:${rest%%:*}" "green:$f_green:${rest#*:}"; do
             mode=${pair%%:*} n=${pair#*:} most=${pair##*:}
             n=${n%%:*}
