@@ -127,6 +127,19 @@ else
     ok "exports: the $(wc -l <"$tmp/exp.pre") interposed C functions, nothing else"
 fi
 
+# ---- what the loader writes -------------------------------------------------------
+# The loader relocates the read-only-after-relocation data at every start and
+# writes each page of it: the preload library keeps it to one page (no
+# demangler's tables of pointers: shim/terminate_handler.cpp).
+relro=$(readelf -lW "$preload" 2>/dev/null | awk '$1 == "GNU_RELRO" { print $6 }')
+if [ -z "$relro" ]; then
+    echo "skip relocated data (no readelf, or no RELRO segment)"
+elif [ $((relro)) -le 4096 ]; then
+    ok "relocated data: $((relro)) bytes, one page for the loader to write"
+else
+    bad "relocated data: $((relro)) bytes, more than the one page the loader should write at every start"
+fi
+
 # ---- page faults -----------------------------------------------------------------
 # Median minor faults of 15 starts of a program each way (posix_spawn, the
 # child's own rusage). What the shim may add over any preloaded library at

@@ -12,12 +12,17 @@
 //   - throw, catch, rethrow, std::exception_ptr (dependent exceptions),
 //     nested exceptions and exceptions thrown during an unwind work, and
 //     a hundred thousand of each free what they allocate;
-//   - a forced unwind (what a green thread's exit is) runs destructors.
+//   - a forced unwind (what a green thread's exit is) runs destructors;
+//   - std::terminate (shim/terminate_handler.cpp, in place of libstdc++'s
+//     demangling handler) says what was thrown and aborts.
 #include <link.h>
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <unwind.h>
 
 #include <csetjmp>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -141,6 +146,46 @@ _Unwind_Exception forced{};
     _Unwind_ForcedUnwind(&forced, stop_at_buffer, back);
 }
 
+// What a child that runs `body` prints on stderr before it dies, and how it
+// dies.
+std::string stderr_of_child(void (*body)(), int* status) {
+    int p[2];
+    if (::pipe(p) != 0) {
+        return "(no pipe)";
+    }
+    std::fflush(stdout);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(p[1], 2);
+        ::close(p[0]);
+        ::close(p[1]);
+        body();
+        ::_exit(0);
+    }
+    ::close(p[1]);
+    std::string out;
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(p[0], buf, sizeof buf)) > 0) {
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(p[0]);
+    ::waitpid(pid, status, 0);
+    return out;
+}
+
+[[gnu::noinline]] void throw_boom() {
+    throw std::runtime_error("boom");
+}
+
+void throw_through_noexcept() noexcept {
+    throw_boom();  // out of a noexcept function: std::terminate
+}
+
+void terminate_with_nothing() {
+    std::terminate();
+}
+
 }  // namespace
 
 int main() {
@@ -191,6 +236,17 @@ int main() {
         check(false, "forced unwind returned");
     }
     check(destroyed == 1, "a forced unwind runs the destructors on its way");
+
+    int status = 0;
+    std::string said = stderr_of_child(throw_through_noexcept, &status);
+    std::printf("terminate said: %s", said.c_str());
+    check(said == "terminate called after throwing an instance of 'St13runtime_error'\n  what():  boom\n",
+          "terminate names the exception's type and its what()");
+    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "and aborts");
+    said = stderr_of_child(terminate_with_nothing, &status);
+    std::printf("terminate said: %s", said.c_str());
+    check(said == "terminate called without an active exception\n", "terminate with nothing thrown says so");
+    check(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "and aborts");
 
     std::printf("%s\n", failures == 0 ? "all passed" : "FAILED");
     return failures == 0 ? 0 : 1;
