@@ -14,6 +14,14 @@
 
 #include "shim.hpp"
 
+// What load-time code calls of libc costs a program that never calls the
+// shim a lazy binding each (the process's first ~10 us here, each later
+// one ~1 us: programs are mostly linked to bind at their own start). So
+// the constructor reads the environment and compares names itself, and
+// the one libc function it needs is bound at load (noplt: through the GOT).
+extern "C" int dl_iterate_phdr(int (*)(struct dl_phdr_info*, std::size_t, void*), void*) noexcept
+    __attribute__((noplt));
+
 namespace grove::shim {
 
 GROVE_LOAD_DATA Config config;
@@ -35,9 +43,36 @@ GROVE_LOAD_DATA char value_green[] = "green";
 GROVE_LOAD_DATA char libgrove_name[] = "libgrove.so";
 GROVE_LOAD_DATA char libgomp_name[] = "libgomp.so";
 
+// getenv's answer, without calling it.
+GROVE_LOAD_TEXT const char* env_value(const char* name) noexcept {
+    if (environ == nullptr) {
+        return nullptr;
+    }
+    for (char** e = environ; *e != nullptr; ++e) {
+        const char* a = *e;
+        const char* b = name;
+        while (*b != '\0' && *a == *b) {
+            ++a;
+            ++b;
+        }
+        if (*b == '\0' && *a == '=') {
+            return a + 1;
+        }
+    }
+    return nullptr;
+}
+
+GROVE_LOAD_TEXT bool same_string(const char* a, const char* b) noexcept {
+    while (*a != '\0' && *a == *b) {
+        ++a;
+        ++b;
+    }
+    return *a == *b;
+}
+
 // Set, and not "0".
 GROVE_LOAD_TEXT bool env_on(const char* name) noexcept {
-    const char* v = std::getenv(name);
+    const char* v = env_value(name);
     return v != nullptr && v[0] != '\0' && !(v[0] == '0' && v[1] == '\0');
 }
 
@@ -64,14 +99,26 @@ struct Loaded {
     bool libgomp = false;   // OpenMP's runtime
 };
 
+// Whether `s` begins with `prefix`.
+GROVE_LOAD_TEXT bool starts_with(const char* s, const char* prefix) noexcept {
+    while (*prefix != '\0' && *s == *prefix) {
+        ++s;
+        ++prefix;
+    }
+    return *prefix == '\0';
+}
+
 GROVE_LOAD_TEXT int note_loaded(struct dl_phdr_info* info, std::size_t, void* out) {
     auto* loaded = static_cast<Loaded*>(out);
-    const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
-    const char* slash = std::strrchr(name, '/');
-    const char* base = slash != nullptr ? slash + 1 : name;
-    if (std::strncmp(base, libgrove_name, sizeof libgrove_name - 1) == 0) {
+    const char* base = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    for (const char* p = base; *p != '\0'; ++p) {
+        if (*p == '/') {
+            base = p + 1;
+        }
+    }
+    if (starts_with(base, libgrove_name)) {
         loaded->libgrove = true;
-    } else if (std::strncmp(base, libgomp_name, sizeof libgomp_name - 1) == 0) {
+    } else if (starts_with(base, libgomp_name)) {
         loaded->libgomp = true;
     }
     return 0;
@@ -189,8 +236,8 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
         return;
     }
     config.disabled = env_on(name_disable);
-    const char* threads = std::getenv(name_threads);
-    config.green_threads = !config.disabled && threads != nullptr && std::strcmp(threads, value_green) == 0;
+    const char* threads = env_value(name_threads);
+    config.green_threads = !config.disabled && threads != nullptr && same_string(threads, value_green);
     // Green threads need no hub before the first one starts (pthread_create
     // makes the creating thread's): until then the main thread has no fiber
     // to hand the thread to, and libc's own call is the same wait, without
@@ -206,7 +253,7 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
         ::dl_iterate_phdr(note_loaded, &loaded);
         config.green_threads = !loaded.libgomp;
     }
-    if (const char* size = std::getenv(name_thread_stack)) {
+    if (const char* size = env_value(name_thread_stack)) {
         config.thread_stack = detail::parse_byte_size(size, 0, 0);
     }
     config.read = true;
