@@ -1454,7 +1454,11 @@ int fclose(FILE* stream) {
 }
 
 FILE* popen(const char* command, const char* mode) {
-    if (hub_for_call() == nullptr || command == nullptr || mode == nullptr) {
+    // The shim's own whether or not this thread has a hub yet: a stream
+    // libc's popen made before the first green thread would be missing from
+    // the list later popen children close, and its pclose would wait inside
+    // libc, past the hub.
+    if (!ready.load(std::memory_order_acquire) || config.disabled || command == nullptr || mode == nullptr) {
         return sys::popen(command, mode);
     }
     const bool reading = mode[0] == 'r';

@@ -7,10 +7,13 @@
 // loader to write, in every program the shim is preloaded into, for a
 // message that is printed, if ever, on the way to abort(). Defining the
 // handler here keeps the demangler out of the link; the message is
-// libstdc++'s, with the type's name as the compiler spells it (c++filt
-// reads it).
+// libstdc++'s. The type's name is demangled by the program's own libstdc++
+// when it has one (a C++ exception that escapes a green thread reaches
+// this handler: the message is then what the program prints without the
+// shim), else printed as the compiler spells it (c++filt reads it).
 
 #include <cxxabi.h>
+#include <dlfcn.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -43,9 +46,19 @@ namespace __gnu_cxx {
         std::abort();
     }
     const char* name = type->name();
+    if (name[0] == '*') {
+        ++name;
+    }
+    // Not this library's demangler (left out): the program's, found in the
+    // global scope, where this library exports none.
+    using demangle_fn = char* (*)(const char*, char*, std::size_t*, int*);
+    auto demangle = reinterpret_cast<demangle_fn>(::dlsym(RTLD_DEFAULT, "__cxa_demangle"));
+    int status = -1;
+    char* readable = demangle != nullptr ? demangle(name, nullptr, nullptr, &status) : nullptr;
     say("terminate called after throwing an instance of '");
-    say(name[0] == '*' ? name + 1 : name);
+    say(status == 0 && readable != nullptr ? readable : name);
     say("'\n");
+    std::free(readable);
     try {
         throw;
     } catch (const std::exception& e) {

@@ -43,22 +43,25 @@ int note_libc(struct dl_phdr_info* info, std::size_t, void*) noexcept {
     }
     if (lo < hi) {
         libc_lo.store(lo, std::memory_order_relaxed);
-        libc_hi.store(hi, std::memory_order_relaxed);
+        libc_hi.store(hi, std::memory_order_release);  // hi published last: lo is set once hi is
         return 1;
     }
     return 0;
 }
 
 bool in_libc(const void* p) noexcept {
-    if (libc_hi.load(std::memory_order_relaxed) == 0) {
+    std::uintptr_t hi = libc_hi.load(std::memory_order_acquire);
+    if (hi == 0) {
         ::dl_iterate_phdr(note_libc, nullptr);
-        if (libc_hi.load(std::memory_order_relaxed) == 0) {
+        hi = libc_hi.load(std::memory_order_acquire);
+        if (hi == 0) {
             libc_lo.store(1, std::memory_order_relaxed);
-            libc_hi.store(1, std::memory_order_relaxed);
+            libc_hi.store(1, std::memory_order_release);
+            hi = 1;
         }
     }
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    return a >= libc_lo.load(std::memory_order_relaxed) && a < libc_hi.load(std::memory_order_relaxed);
+    return a >= libc_lo.load(std::memory_order_relaxed) && a < hi;
 }
 
 // libc's own handle. glibc's dlopen of an object loaded as a dependency,

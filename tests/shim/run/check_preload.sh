@@ -191,7 +191,7 @@ if command -v python3 >/dev/null 2>&1; then
     # fault-around maps no page that is: written out first, they fault as
     # an installed library does.
     sync "$preload" "$empty" 2>/dev/null || sync
-    for case in "/bin/true:1:1" "/usr/bin/python3 -c pass:5:6"; do
+    for case in "/bin/true:2:2" "/usr/bin/python3 -c pass:5:6"; do
         prog=${case%%:*} rest=${case#*:}
         [ -x "${prog%% *}" ] || { echo "skip faults of $prog (not installed)"; continue; }
         f_empty=$(faults "$prog" LD_PRELOAD="$empty")
