@@ -209,12 +209,8 @@ GROVE_LOAD_TEXT void restart_with_shared_shim(char** argv, char** envp) {
 // glibc passes the program's arguments and environment to constructors.
 GROVE_LOAD_TEXT __attribute__((constructor(110))) void shim_init(int, char** argv, char** envp) {
     read_settings();
-    if (!config.disabled) {
-        Loaded loaded;
-        ::dl_iterate_phdr(note_loaded, &loaded);
-        if (loaded.libgrove) {
-            restart_with_shared_shim(argv, envp);
-        }
+    if (!config.disabled && config.libgrove_loaded) {
+        restart_with_shared_shim(argv, envp);
     }
     detail::set_fd_life(&fd_life_of);
     ready.store(true, std::memory_order_release);
@@ -243,15 +239,17 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
     // to hand the thread to, and libc's own call is the same wait, without
     // a hub's start-up (hundreds of microseconds) in every short program.
     config.main_hub = env_on(name_main_hub);
-    if (config.green_threads) {
-        // OpenMP's runtime waits at its barriers by spinning and with raw
-        // futex system calls, which no interposer sees: on green threads a
-        // parallel region would never end. Where it is loaded at start, its
-        // threads stay OS threads (the main thread keeps its hub). This
-        // runs before its constructor makes the first pthread call.
+    if (!config.disabled) {
+        // The objects loaded at start, once (every one is mapped before the
+        // first constructor runs). OpenMP's runtime waits at its barriers by
+        // spinning and with raw futex system calls, which no interposer
+        // sees: on green threads a parallel region would never end. Where it
+        // is loaded at start, its threads stay OS threads. This runs before
+        // its constructor makes the first pthread call.
         Loaded loaded;
         ::dl_iterate_phdr(note_loaded, &loaded);
-        config.green_threads = !loaded.libgomp;
+        config.libgrove_loaded = loaded.libgrove;
+        config.green_threads = config.green_threads && !loaded.libgomp;
     }
     if (const char* size = env_value(name_thread_stack)) {
         config.thread_stack = detail::parse_byte_size(size, 0, 0);

@@ -48,7 +48,8 @@ struct Config {
     bool read = false;           // the fields below are set
     bool disabled = false;       // GROVE_DISABLE=1
     bool main_hub = false;       // GROVE_MAIN_HUB=1: the main thread makes its hub at its first call that could wait
-    bool green_threads = false;  // GROVE_THREADS=green
+    bool green_threads = false;  // GROVE_THREADS=green (and no OpenMP runtime loaded at start)
+    bool libgrove_loaded = false;  // the program loaded a libgrove.so of its own (the shim starts over)
     std::size_t thread_stack = 0;  // GROVE_THREAD_STACK_SIZE; 0: grove's default (GROVE_STACK_SIZE)
 };
 
