@@ -130,6 +130,28 @@ void fd_duplicated(int from, int to) noexcept {
     reset(b, a->bits.load(std::memory_order_acquire));
 }
 
+namespace {
+std::atomic<bool> nowait_off{false};
+}  // namespace
+
+bool nowait_usable(std::uint32_t bits, std::uint32_t bit) noexcept {
+    return (bits & bit) == 0 && !nowait_off.load(std::memory_order_relaxed);
+}
+
+bool nowait_refused(int fd, std::uint32_t bit, int err) noexcept {
+    if (err == ENOSYS || err == EPERM) {
+        nowait_off.store(true, std::memory_order_relaxed);
+        return true;
+    }
+    if (err != EOPNOTSUPP) {
+        return false;
+    }
+    if (FdEntry* e = fd_entry(fd)) {
+        e->bits.fetch_or(bit, std::memory_order_acq_rel);
+    }
+    return true;
+}
+
 FdKind fd_classify(int fd, FdEntry* e) noexcept {
     std::uint32_t bits = e->bits.load(std::memory_order_acquire);
     if ((bits & kKindMask) != kind_unknown) {
@@ -146,10 +168,8 @@ FdKind fd_classify(int fd, FdEntry* e) noexcept {
         fresh = kind_socket | socket_bits(fd);
     } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
         fresh = kind_file;
-    } else if (S_ISFIFO(st.st_mode)) {
-        fresh = kind_stream | kFifo;
     } else {
-        fresh = kind_stream;  // ttys, anon inodes (eventfd, timerfd, epoll...)
+        fresh = kind_stream;  // pipes, FIFOs, ttys, anon inodes (eventfd, timerfd, epoll...)
     }
     errno = saved;
     // Another thread may have classified it meanwhile; either answer is the same.

@@ -30,11 +30,12 @@ inline constexpr FdKind kind_file = 3;     // regular file, directory, block dev
 inline constexpr std::uint32_t kKindMask = 0x3;
 inline constexpr std::uint32_t kStreamSocket = 1u << 2;  // SOCK_STREAM: sends and MSG_WAITALL gather
 inline constexpr std::uint32_t kSeqpacket = 1u << 3;     // SOCK_SEQPACKET: write() adds MSG_EOR
-inline constexpr std::uint32_t kFifo = 1u << 4;          // pipe or FIFO: writes go in PIPE_BUF pieces
 inline constexpr std::uint32_t kNegRcvTimeo = 1u << 5;   // SO_RCVTIMEO set negative: fail at once
 inline constexpr std::uint32_t kNegSndTimeo = 1u << 6;   // (the kernel reports those as 0)
 inline constexpr std::uint32_t kCounter = 1u << 7;       // eventfd/timerfd: less than 8 bytes is EINVAL at once
 inline constexpr std::uint32_t kListening = 1u << 8;     // seen listening at an accept
+inline constexpr std::uint32_t kNoNowaitRead = 1u << 9;   // preadv2 RWF_NOWAIT refused (EOPNOTSUPP)
+inline constexpr std::uint32_t kNoNowaitWrite = 1u << 10; // pwritev2 RWF_NOWAIT refused
 
 struct FdEntry {
     std::atomic<std::uint32_t> bits{0};
@@ -53,7 +54,7 @@ struct FdEntry {
 FdEntry* fd_entry(int fd) noexcept;
 
 // A new file now has this number (created through the shim). `extra` are
-// kStreamSocket/kSeqpacket/kFifo bits.
+// kStreamSocket/kSeqpacket/kCounter bits.
 void fd_created(int fd, FdKind kind, std::uint32_t extra = 0) noexcept;
 // The number is being closed or replaced (close, dup2 target).
 void fd_released(int fd) noexcept;
@@ -66,6 +67,16 @@ void fd_released_range(unsigned first, unsigned last) noexcept;
 // the number's chunk, so that a later close of the number, which resets
 // only entries whose chunk exists, is counted.
 std::uint32_t fd_life_of(int fd) noexcept;
+
+// An attempt with RWF_NOWAIT failed with errno `err`: true (and the fd
+// marked with `bit`, kNoNowaitRead or kNoNowaitWrite) if that says the
+// file cannot take the flag (EOPNOTSUPP: FIFOs, ttys, eventfd writes), so
+// the call goes the readiness-first way; a kernel without the calls or a
+// filter refusing them (ENOSYS, EPERM) turns the flag off for the process.
+// false: `err` is the call's own answer.
+bool nowait_refused(int fd, std::uint32_t bit, int err) noexcept;
+// Whether an attempt with RWF_NOWAIT is worth making on a file with `bits`.
+bool nowait_usable(std::uint32_t bits, std::uint32_t bit) noexcept;
 
 // The entry's kind, classifying the fd with fstat on first use. Returns
 // kind_unknown (errno left as it was) if fstat fails (EBADF).

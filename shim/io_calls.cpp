@@ -119,22 +119,62 @@ private:
     struct iovec win_[kWindow];
 };
 
-// A blocking write on a pipe or other stream: readiness, then the plain
-// write of what cannot block (PIPE_BUF at a time on a pipe: poll's POLLOUT
-// promises that much room), until all is written. `put(limit)` writes at
-// most `limit` bytes and returns the count; `advance(done)` moves on.
-template <class Put, class Advance>
-ssize_t stream_write(Hub* hub, int fd, bool fifo, std::size_t total, Put&& put, Advance&& advance) noexcept {
+// A blocking write on a pipe or other stream, until all is written.
+// `put_nowait()` writes what is left with RWF_NOWAIT (pwritev2 at the
+// current position): a pipe takes what fits, all of it in one call when
+// there is room, and says EAGAIN when full; then a wait for room. A file
+// that refuses the flag goes another way, through `put(limit)`, the plain
+// write of at most `limit` bytes:
+// - an eventfd (whose POLLOUT promises room for 1, not for any value) is
+//   made non-blocking for the call alone, as connect is: eventfds are
+//   hardly ever shared with other processes;
+// - a FIFO or a tty (shared with the shell and its other programs, so never
+//   made non-blocking) gets readiness first, then PIPE_BUF bytes: on a FIFO
+//   POLLOUT promises that much room; a tty with less room than that left
+//   holds the thread until the terminal takes the rest of the piece.
+// Both return the count written; `advance(done)` moves on and says whether
+// anything is left.
+template <class Put, class PutNowait, class Advance>
+ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Put&& put, PutNowait&& put_nowait,
+                     Advance&& advance) noexcept {
     const FdMode m = fd_mode(fd);
     if (total == 0 || m.nonblock || !m.writable) {
         return put(total);
     }
     const int saved = errno;
+    bool nowait = nowait_usable(bits, kNoNowaitWrite);
     std::size_t done = 0;
     for (;;) {
-        struct pollfd p{fd, POLLOUT, 0};
-        if (sys::poll(&p, 1, 0) != 0) {
-            const ssize_t r = put(fifo ? std::min<std::size_t>(total - done, PIPE_BUF) : total - done);
+        ssize_t r = -1;
+        bool room = true;
+        if (nowait) {
+            r = put_nowait();
+            if (r < 0 && errno == EAGAIN) {
+                room = false;
+            } else if (r < 0 && done == 0 && nowait_refused(fd, kNoNowaitWrite, errno)) {
+                nowait = false;
+                errno = saved;
+                continue;
+            }
+        } else if ((bits & kCounter) != 0) {
+            const int fl = sys::fcntl(fd, F_GETFL);
+            if (fl < 0) {
+                return -1;
+            }
+            sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+            r = put(total - done);
+            const int err = errno;
+            sys::fcntl(fd, F_SETFL, fl);
+            errno = err;
+            room = !(r < 0 && err == EAGAIN);
+        } else {
+            struct pollfd p{fd, POLLOUT, 0};
+            room = sys::poll(&p, 1, 0) != 0;
+            if (room) {
+                r = put(std::min<std::size_t>(total - done, PIPE_BUF));
+            }
+        }
+        if (room) {
             if (r < 0) {
                 return done > 0 ? static_cast<ssize_t>(done) : r;
             }
@@ -200,7 +240,13 @@ ssize_t read(int fd, void* buf, size_t n) {
             if (n == 0 || ((bits & kCounter) != 0 && n < 8)) {
                 return sys::read(fd, buf, n);  // answered at once by the kernel
             }
-            return stream_read(hub, fd, [&] { return sys::read(fd, buf, n); });
+            return stream_read(
+                hub, fd, bits,
+                [&] {
+                    struct iovec v{buf, n};
+                    return ::preadv2(fd, &v, 1, -1, RWF_NOWAIT);
+                },
+                [&] { return sys::read(fd, buf, n); });
         default:
             return sys::read(fd, buf, n);
     }
@@ -233,7 +279,11 @@ ssize_t write(int fd, const void* buf, size_t n) {
                 return sys::write(fd, buf, n);
             }
             return stream_write(
-                hub, fd, (bits & kFifo) != 0, n, [&](std::size_t limit) { return sys::write(fd, p, std::min(limit, left)); },
+                hub, fd, bits, n, [&](std::size_t limit) { return sys::write(fd, p, std::min(limit, left)); },
+                [&] {
+                    struct iovec v{const_cast<char*>(p), left};
+                    return ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+                },
                 advance);
         default:
             return sys::write(fd, buf, n);
@@ -251,7 +301,9 @@ ssize_t readv(int fd, const struct iovec* iov, int n) {
         return sys::readv(fd, iov, n);  // the kernel answers at once (EINVAL, EFAULT, 0), or a plain file
     }
     if (kind == kind_stream) {
-        return stream_read(hub, fd, [&] { return sys::readv(fd, iov, n); });
+        return stream_read(
+            hub, fd, bits, [&] { return ::preadv2(fd, iov, n, -1, RWF_NOWAIT); },
+            [&] { return sys::readv(fd, iov, n); });
     }
     // The user's array goes to the kernel as it is (n <= IOV_MAX, checked).
     struct msghdr msg{};
@@ -313,13 +365,20 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
     cur.init(iov, static_cast<std::size_t>(n));
     bool started = false;
     return stream_write(
-        hub, fd, (bits & kFifo) != 0, total,
+        hub, fd, bits, total,
         [&](std::size_t limit) {
             if (!started && limit >= total) {
                 return sys::writev(fd, iov, n);
             }
             const int k = cur.fill(limit);
             return sys::writev(fd, cur.window(), k);
+        },
+        [&] {
+            if (!started) {
+                return ::pwritev2(fd, iov, n, -1, RWF_NOWAIT);
+            }
+            const int k = cur.fill(~std::size_t{0});
+            return ::pwritev2(fd, cur.window(), k, -1, RWF_NOWAIT);
         },
         [&](std::size_t done) {
             started = true;

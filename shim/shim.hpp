@@ -2,8 +2,9 @@
 // call park a fiber, or must it go straight to libc?
 //
 // A call is cooperative when the shim is enabled and initialised, the calling
-// thread has a hub (it uses grove, or it is the main thread and GROVE_MAIN_HUB
-// is on, as grove-run sets it), and the caller is not the hub fiber itself.
+// thread has a hub (it uses grove; the main thread under grove-run from its
+// first green thread on, or from the start with GROVE_MAIN_HUB=1), and the
+// caller is not the hub fiber itself.
 // Everything else passes through unchanged: GROVE_DISABLE=1, calls made
 // during dynamic loading and static constructors, threads that never used
 // grove.
@@ -13,8 +14,10 @@
 // exec'd programs share. Instead each call is made non-blocking by itself:
 // - sockets: MSG_DONTWAIT on every attempt (read/write become recv/send,
 //   which the kernel treats identically on a socket);
-// - pipes, ttys, eventfd, timerfd...: wait for readiness, then the plain
-//   call, which then cannot block (writes go in PIPE_BUF pieces);
+// - pipes, eventfd and timerfd reads: RWF_NOWAIT on every attempt
+//   (preadv2/pwritev2 at the current position);
+// - FIFOs, ttys and what else refuses that flag: wait for readiness, then
+//   the plain call, which then cannot block (writes go in PIPE_BUF pieces);
 // - accept: readiness first; connect and sendfile: O_NONBLOCK only for the
 //   duration of the call.
 // Whether the *user* made the file non-blocking, and the socket timeouts,
@@ -345,16 +348,38 @@ auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advanc
     }
 }
 
-// Stream read (pipe, tty, eventfd...): readiness first, then the plain
-// call, which then finds data (or EOF, or its own error) and cannot block.
-// A non-blocking or write-only file goes straight to the call.
-template <class Op>
-auto stream_read(Hub* hub, int fd, Op&& op) noexcept -> decltype(op()) {
+// Stream read (pipe, tty, eventfd...). `nowait()` is the read made with
+// RWF_NOWAIT (preadv2 at the current position): on a pipe that is one
+// system call when data is there, and EAGAIN, then a wait, when not. A file
+// that refuses the flag (a FIFO, a tty) goes readiness first, then the
+// plain call `op()`, which then finds data (or EOF, or its own error) and
+// cannot block. A non-blocking or write-only file goes straight to the call.
+template <class Nowait, class Op>
+auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op) noexcept -> decltype(op()) {
     const FdMode m = fd_mode(fd);
     if (m.nonblock || !m.readable) {
         return op();
     }
     const int saved = errno;
+    if (nowait_usable(bits, kNoNowaitRead)) {
+        for (;;) {
+            const auto r = nowait();
+            if (r >= 0) {
+                errno = saved;
+                return r;
+            }
+            if (errno != EAGAIN) {
+                if (!nowait_refused(fd, kNoNowaitRead, errno)) {
+                    return r;  // the read's own error (EBADF, EFAULT, EINVAL...)
+                }
+                errno = saved;
+                break;
+            }
+            if (wait_fd(hub, fd, POLLIN, kNoDeadline) != Wait::ready) {
+                return -1;
+            }
+        }
+    }
     for (;;) {
         struct pollfd p{fd, POLLIN, 0};
         if (sys::poll(&p, 1, 0) != 0) {

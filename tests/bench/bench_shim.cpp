@@ -9,6 +9,12 @@
 //   poll(fd, 1, 0) in one fiber, on a pipe that stays empty: a lone
 //                  fiber busy-polling (the shim yields after each empty
 //                  look) against the system call without the shim.
+//   pipe write+read in one fiber, 64 bytes, the pipe never full or empty:
+//                  the shim's ready path (one call each, RWF_NOWAIT)
+//                  against the two system calls without the shim;
+//   1 MiB through a pipe in 64 KiB writes and reads, writer and reader
+//                  fibers on one thread, against the same between two OS
+//                  threads with the system calls alone (per MiB).
 //
 // Usage: bench_shim [--reps N]   (linked with the shim, no LD_PRELOAD needed)
 #include <grove/grove.hpp>
@@ -17,6 +23,8 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -105,6 +113,106 @@ double shim_poll0(long n) {
     return lone_poll(n, [](struct pollfd* fd) { ::poll(fd, 1, 0); });
 }
 
+struct PipeEnds {
+    int r = -1;
+    int w = -1;
+    PipeEnds() {
+        int p[2];
+        if (::pipe(p) != 0) {
+            std::perror("pipe");
+            std::exit(1);
+        }
+        r = p[0];
+        w = p[1];
+    }
+    ~PipeEnds() {
+        ::close(r);
+        ::close(w);
+    }
+};
+
+// n rounds of a 64-byte write then read on one pipe, in one fiber.
+template <class Write, class Read>
+double pipe_round(long n, Write wr, Read rd) {
+    PipeEnds p;
+    double ns = 0;
+    grove::spawn([&] {
+        char buf[64] = {};
+        const auto t0 = Clock::now();
+        for (long i = 0; i < n; ++i) {
+            wr(p.w, buf, sizeof buf);
+            rd(p.r, buf, sizeof buf);
+        }
+        ns = ns_per(t0, n);
+    }).join();
+    return ns;
+}
+
+double raw_pipe_round(long n) {
+    return pipe_round(
+        n, [](int fd, const char* b, std::size_t k) { ::syscall(SYS_write, fd, b, k); },
+        [](int fd, char* b, std::size_t k) { ::syscall(SYS_read, fd, b, k); });
+}
+
+double shim_pipe_round(long n) {
+    return pipe_round(
+        n, [](int fd, const char* b, std::size_t k) { (void)!::write(fd, b, k); },
+        [](int fd, char* b, std::size_t k) { (void)!::read(fd, b, k); });
+}
+
+constexpr std::size_t kChunk = 64 << 10;
+
+// Writes n MiB to fd in kChunk pieces with `wr`; reads them back with `rd`.
+template <class Write>
+void pump_out(int fd, long mib, Write wr) {
+    static char buf[kChunk];
+    for (long i = 0; i < mib * 16; ++i) {
+        std::size_t done = 0;
+        while (done < kChunk) {
+            const long w = wr(fd, buf + done, kChunk - done);
+            if (w <= 0) {
+                std::exit(1);
+            }
+            done += static_cast<std::size_t>(w);
+        }
+    }
+}
+
+template <class Read>
+void pump_in(int fd, long mib, Read rd) {
+    static char buf[kChunk];
+    long left = mib << 20;
+    while (left > 0) {
+        const long r = rd(fd, buf, kChunk);
+        if (r <= 0) {
+            std::exit(1);
+        }
+        left -= r;
+    }
+}
+
+double shim_pipe_bulk(long mib) {
+    PipeEnds p;
+    const auto t0 = Clock::now();
+    auto w = grove::spawn([&] { pump_out(p.w, mib, [](int fd, const char* b, std::size_t k) { return ::write(fd, b, k); }); });
+    auto r = grove::spawn([&] { pump_in(p.r, mib, [](int fd, char* b, std::size_t k) { return ::read(fd, b, k); }); });
+    w.join();
+    r.join();
+    return ns_per(t0, mib);
+}
+
+double threads_pipe_bulk(long mib) {
+    PipeEnds p;
+    const auto t0 = Clock::now();
+    std::thread w([&] {
+        pump_out(p.w, mib, [](int fd, const char* b, std::size_t k) { return ::syscall(SYS_write, fd, b, k); });
+    });
+    std::thread r([&] { pump_in(p.r, mib, [](int fd, char* b, std::size_t k) { return ::syscall(SYS_read, fd, b, k); }); });
+    w.join();
+    r.join();
+    return ns_per(t0, mib);
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t h = v.size() / 2;
@@ -137,6 +245,10 @@ int main(int argc, char** argv) {
         {"plain `usleep(0)` through the shim (2 fibers)", 2'000'000, shim_usleep0},
         {"`ppoll` system call, zero timeout (reference)", 500'000, raw_poll0},
         {"plain `poll(fd, 1, 0)` through the shim (1 fiber)", 500'000, shim_poll0},
+        {"pipe write+read of 64 B, system calls (reference)", 200'000, raw_pipe_round},
+        {"pipe plain write+read of 64 B through the shim", 200'000, shim_pipe_round},
+        {"1 MiB through a pipe, 2 OS threads, syscalls (ref.)", 200, threads_pipe_bulk},
+        {"1 MiB through a pipe, 2 fibers, plain calls, shim", 200, shim_pipe_bulk},
     };
     for (auto& f : figures) {
         f.run(f.iterations / 10);

@@ -20,13 +20,16 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <climits>
 #include <unistd.h>
@@ -2578,6 +2581,315 @@ BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_in_epoll_pwait2_give_eint
     BOOST_TEST(t.ms < 1000);
     BOOST_TEST(t.raised);
     ::close(ep);
+}
+
+// ---- streams: pipes (one RWF_NOWAIT call), FIFOs and ttys (readiness first) -----
+
+namespace {
+
+// The shim reads and writes a pipe with RWF_NOWAIT; a FIFO and a tty refuse
+// that flag, and go readiness first. Every case below runs on all three.
+enum class StreamKind { pipe, fifo, tty };
+constexpr StreamKind kStreamKinds[] = {StreamKind::pipe, StreamKind::fifo, StreamKind::tty};
+
+const char* name_of(StreamKind k) {
+    switch (k) {
+        case StreamKind::pipe:
+            return "pipe";
+        case StreamKind::fifo:
+            return "fifo";
+        case StreamKind::tty:
+            return "tty";
+    }
+    return "?";
+}
+
+// A blocking stream: bytes written to `w` are read from `r`. The FIFO lives
+// in a scratch directory; the tty is a pseudo-terminal in raw mode, written
+// on its terminal side, read on its master side.
+struct Stream {
+    int r = -1;
+    int w = -1;
+    std::string dir;
+    explicit Stream(StreamKind k) {
+        switch (k) {
+            case StreamKind::pipe: {
+                int p[2];
+                BOOST_REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+                r = p[0];
+                w = p[1];
+                break;
+            }
+            case StreamKind::fifo: {
+                char tmpl[] = "/tmp/grove-fifo-XXXXXX";
+                BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+                dir = tmpl;
+                const std::string path = dir + "/f";
+                BOOST_REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+                r = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // opens at once
+                BOOST_REQUIRE(r >= 0);
+                w = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+                BOOST_REQUIRE(w >= 0);
+                BOOST_REQUIRE(::fcntl(r, F_SETFL, ::fcntl(r, F_GETFL) & ~O_NONBLOCK) == 0);
+                break;
+            }
+            case StreamKind::tty: {
+                r = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+                BOOST_REQUIRE(r >= 0);
+                BOOST_REQUIRE(::grantpt(r) == 0);
+                BOOST_REQUIRE(::unlockpt(r) == 0);
+                char name[64];
+                BOOST_REQUIRE(::ptsname_r(r, name, sizeof name) == 0);
+                w = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+                BOOST_REQUIRE(w >= 0);
+                termios t{};
+                BOOST_REQUIRE(::tcgetattr(w, &t) == 0);
+                ::cfmakeraw(&t);
+                BOOST_REQUIRE(::tcsetattr(w, TCSANOW, &t) == 0);
+                break;
+            }
+        }
+    }
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    ~Stream() {
+        if (r >= 0) {
+            ::close(r);
+        }
+        if (w >= 0) {
+            ::close(w);
+        }
+        if (!dir.empty()) {
+            ::unlink((dir + "/f").c_str());
+            ::rmdir(dir.c_str());
+        }
+    }
+};
+
+std::vector<char> pattern(std::size_t n) {
+    std::vector<char> v(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        v[i] = static_cast<char>((i * 7 + (i >> 12)) % 251);
+    }
+    return v;
+}
+
+// What is left in the stream: read with O_NONBLOCK set until EAGAIN.
+std::string drain_now(int fd) {
+    const int fl = ::fcntl(fd, F_GETFL);
+    BOOST_REQUIRE(::fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0);
+    std::string out;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n <= 0) {
+            break;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::fcntl(fd, F_SETFL, fl);
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(reads_on_a_pipe_fifo_and_tty_wait_cooperatively_and_get_the_bytes) {
+    for (const StreamKind k : kStreamKinds) {
+        for (const bool vectored : {false, true}) {
+            BOOST_TEST_CONTEXT(name_of(k) << (vectored ? " readv" : " read")) {
+                Stream s(k);
+                Ticker ticker;
+                ssize_t r = 0;
+                char a[2] = {};
+                char b[16] = {};
+                auto reader = grove::spawn([&] {
+                    if (vectored) {
+                        struct iovec v[2] = {{a, sizeof a}, {b, sizeof b}};
+                        r = ::readv(s.r, v, 2);
+                    } else {
+                        r = ::read(s.r, b, sizeof b);
+                    }
+                });
+                grove::this_fiber::sleep_for(40ms);
+                BOOST_TEST(!reader.ready());
+                BOOST_TEST(ticker.count() >= 2);  // the blocked read left the thread to the others
+                BOOST_TEST(::write(s.w, "hello", 5) == 5);
+                settle(reader, 2s, "reader");
+                BOOST_TEST(r == 5);
+                const std::string got = vectored ? std::string(a, 2) + std::string(b, 3) : std::string(b, 5);
+                BOOST_TEST(got == "hello");
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(writes_larger_than_the_buffer_of_a_pipe_fifo_and_tty_arrive_whole_and_in_order) {
+    for (const StreamKind k : kStreamKinds) {
+        for (const bool vectored : {false, true}) {
+            BOOST_TEST_CONTEXT(name_of(k) << (vectored ? " writev" : " write")) {
+                Stream s(k);
+                const std::size_t size = k == StreamKind::tty ? (256u << 10) : (1u << 20);
+                const std::vector<char> data = pattern(size);
+                Ticker ticker;
+                ssize_t w = 0;
+                auto writer = grove::spawn([&] {
+                    if (vectored) {
+                        // Uneven pieces: the first a few bytes, the second not a page multiple.
+                        const std::size_t one = 3;
+                        const std::size_t two = 70001;
+                        struct iovec v[3] = {{const_cast<char*>(data.data()), one},
+                                             {const_cast<char*>(data.data()) + one, two},
+                                             {const_cast<char*>(data.data()) + one + two, size - one - two}};
+                        w = ::writev(s.w, v, 3);
+                    } else {
+                        w = ::write(s.w, data.data(), size);
+                    }
+                });
+                std::string got;
+                auto read_it = [&] {
+                    char buf[16384];
+                    while (got.size() < size) {
+                        const ssize_t n = ::read(s.r, buf, sizeof buf);
+                        if (n <= 0) {
+                            break;
+                        }
+                        got.append(buf, static_cast<std::size_t>(n));
+                    }
+                };
+                if (k == StreamKind::tty) {
+                    // A tty's POLLOUT promises room for one byte, and it is
+                    // never made non-blocking (the shell shares it): a piece
+                    // may wait in the kernel for the reader, so the reader
+                    // here is another thread, as a terminal is another program.
+                    std::thread reader(read_it);
+                    settle(writer, 10s, "writer");
+                    reader.join();
+                } else {
+                    auto reader = grove::spawn(read_it);
+                    settle(writer, 10s, "writer");
+                    settle(reader, 10s, "reader");
+                }
+                BOOST_TEST(w == static_cast<ssize_t>(size));
+                BOOST_TEST(got.size() == size);
+                BOOST_TEST((got == std::string(data.begin(), data.end())));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_reading_a_pipe_fifo_or_tty) {
+    for (const StreamKind k : kStreamKinds) {
+        BOOST_TEST_CONTEXT(name_of(k)) {
+            Stream s(k);
+            ssize_t r = 0;
+            int err = 0;
+            auto f = grove::spawn([&] {
+                char c;
+                r = ::read(s.r, &c, 1);
+                err = errno;
+                grove::this_fiber::yield();
+            });
+            grove::this_fiber::sleep_for(30ms);
+            BOOST_REQUIRE(!f.ready());
+            f.kill();
+            if (settle(f, 1s, "killed reader")) {
+                BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+            }
+            BOOST_TEST(r == -1);
+            BOOST_TEST(err == ECANCELED);
+
+            const auto t = under_timeout(100ms, 2s, "reader under Timeout", [&] {
+                char c;
+                return ::read(s.r, &c, 1);
+            });
+            BOOST_TEST(t.r == -1);
+            BOOST_TEST(t.err == ETIMEDOUT);
+            BOOST_TEST(t.ms >= 95);
+            BOOST_TEST(t.raised);
+
+            // Nothing was taken from the stream by either: a byte written
+            // now is the next one read.
+            BOOST_TEST(::write(s.w, "z", 1) == 1);
+            char c = 0;
+            BOOST_TEST(::read(s.r, &c, 1) == 1);
+            BOOST_TEST(c == 'z');
+        }
+    }
+}
+
+// (Not a tty: a write there may wait in the kernel for the last piece.)
+BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_writing_a_full_pipe_or_fifo_report_what_was_written) {
+    for (const StreamKind k : {StreamKind::pipe, StreamKind::fifo}) {
+        for (const bool by_kill : {true, false}) {
+            BOOST_TEST_CONTEXT(name_of(k) << (by_kill ? " kill" : " Timeout")) {
+                Stream s(k);
+                const std::vector<char> data = pattern(4u << 20);
+                ssize_t w = 0;
+                if (by_kill) {
+                    auto f = grove::spawn([&] {
+                        w = ::write(s.w, data.data(), data.size());
+                        grove::this_fiber::yield();
+                    });
+                    grove::this_fiber::sleep_for(50ms);
+                    BOOST_REQUIRE(!f.ready());
+                    f.kill();
+                    if (settle(f, 1s, "killed writer")) {
+                        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+                    }
+                } else {
+                    const auto t = under_timeout(100ms, 2s, "writer under Timeout",
+                                                 [&] { return ::write(s.w, data.data(), data.size()); });
+                    BOOST_TEST(t.raised);
+                    w = t.r;
+                }
+                // The buffer's worth went in before the wait: the call says
+                // so (as a blocking write cut short by a signal does), and
+                // those bytes, no more and no fewer, are in the stream.
+                BOOST_TEST(w > 0);
+                BOOST_TEST(w < static_cast<ssize_t>(data.size()));
+                const std::string left = drain_now(s.r);
+                BOOST_TEST(left.size() == static_cast<std::size_t>(std::max<ssize_t>(w, 0)));
+                BOOST_TEST((left == std::string(data.data(), left.size())));
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(eventfd_read_and_an_overflowing_write_wait_cooperatively) {
+    const int e = ::eventfd(0, EFD_CLOEXEC);
+    BOOST_REQUIRE(e >= 0);
+    Ticker ticker;
+    // A read of the empty counter waits for another fiber's write.
+    std::uint64_t got = 0;
+    ssize_t r = 0;
+    auto reader = grove::spawn([&] { r = ::read(e, &got, sizeof got); });
+    grove::this_fiber::sleep_for(30ms);
+    BOOST_TEST(!reader.ready());
+    const std::uint64_t seven = 7;
+    BOOST_TEST(::write(e, &seven, sizeof seven) == 8);
+    settle(reader, 1s, "eventfd reader");
+    BOOST_TEST(r == 8);
+    BOOST_TEST(got == 7u);
+
+    // A write that would overflow the counter waits for a read to empty it.
+    const std::uint64_t near_max = 0xfffffffffffffffdull;
+    BOOST_TEST(::write(e, &near_max, sizeof near_max) == 8);
+    ssize_t w = 0;
+    auto writer = grove::spawn([&] {
+        const std::uint64_t five = 5;
+        w = ::write(e, &five, sizeof five);
+    });
+    grove::this_fiber::sleep_for(30ms);
+    BOOST_TEST(!writer.ready());
+    const long ticks = ticker.count();
+    BOOST_TEST(ticks >= 2);
+    BOOST_TEST(::read(e, &got, sizeof got) == 8);
+    BOOST_TEST(got == near_max);
+    settle(writer, 1s, "eventfd writer");
+    BOOST_TEST(w == 8);
+    BOOST_TEST(::read(e, &got, sizeof got) == 8);
+    BOOST_TEST(got == 5u);
+    ::close(e);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
