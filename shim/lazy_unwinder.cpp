@@ -8,9 +8,10 @@
 // --wrap for every unwinder entry it uses: each call lands here, and the
 // first one loads libgcc_s.so.1 (or finds the copy the program already has)
 // and looks the entry up, as glibc itself does for pthread_cancel. The hot
-// path is a load and a tail call. Green threads load it when the first one
-// is created (load_unwinder), on the creator's stack, so an exit never has
-// to run the loader on a small fiber stack.
+// path is a load and a tail call. A program whose green threads never exit
+// by unwinding (pthread_exit, a cancel) never loads it. The loading runs on
+// the stack of whatever threw first, a green thread's too: it takes some
+// 2.5 KiB more than a later throw (measured with glibc 2.36).
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -20,7 +21,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "preload_runtime.hpp"
 
 namespace grove::shim {
 
@@ -64,12 +64,6 @@ inline F entry(std::atomic<F>& slot, const char* name) noexcept {
 }
 
 }  // namespace
-
-void load_unwinder() noexcept {
-    if (unwinder_lib.load(std::memory_order_acquire) == nullptr) {
-        lookup("_Unwind_RaiseException");
-    }
-}
 
 }  // namespace grove::shim
 

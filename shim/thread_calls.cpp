@@ -73,7 +73,6 @@
 #include <new>
 #include <typeinfo>
 
-#include "preload_runtime.hpp"
 #include "shim.hpp"
 
 using namespace grove;
@@ -1274,9 +1273,6 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
             stack = asked;
         }
         pthread_attr_getdetachstate(attr, &detach);
-    }
-    if (&load_unwinder != nullptr) {
-        load_unwinder();  // the preload library's unwinder, before any green thread can exit
     }
     auto* t = new (std::nothrow) GreenThread();
     if (t == nullptr) {

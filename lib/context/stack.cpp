@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstdint>
 #include <cstring>
@@ -73,14 +74,29 @@ std::size_t StackPool::default_size() noexcept {
     return size;
 }
 
-std::size_t StackPool::guard_budget() noexcept {
-    static const std::size_t budget = [] {
+namespace {
+
+// GROVE_GUARDED_STACKS, or -1 when unset (or not a number).
+long long guarded_stacks_setting() noexcept {
+    static const long long setting = [] {
         if (const char* env = std::getenv("GROVE_GUARDED_STACKS")) {
             char* end = nullptr;
             const unsigned long long v = std::strtoull(env, &end, 10);
-            if (end != env && *end == '\0') {
-                return static_cast<std::size_t>(v);
+            if (end != env && *end == '\0' && v <= static_cast<unsigned long long>(LLONG_MAX)) {
+                return static_cast<long long>(v);
             }
+        }
+        return -1LL;
+    }();
+    return setting;
+}
+
+}  // namespace
+
+std::size_t StackPool::guard_budget() noexcept {
+    static const std::size_t budget = [] {
+        if (const long long set = guarded_stacks_setting(); set >= 0) {
+            return static_cast<std::size_t>(set);
         }
         // Raw system calls: this runs while a hub is being made, where the
         // shim's interposed stdio or open would want a hub themselves.
@@ -101,6 +117,17 @@ std::size_t StackPool::guard_budget() noexcept {
         return spare > 0 ? static_cast<std::size_t>(spare / 4) : std::size_t{0};
     }();
     return budget;
+}
+
+bool StackPool::may_guard_another(std::size_t guarded) noexcept {
+    // Without a setting, the first kFreeGuarded stacks are guarded without
+    // reading the kernel's map limit (a file, three system calls at a hub's
+    // start): any limit that leaves the program its 8192 leaves that many.
+    constexpr std::size_t kFreeGuarded = 64;
+    if (guarded < kFreeGuarded && guarded_stacks_setting() < 0) {
+        return true;
+    }
+    return guarded < guard_budget();
 }
 
 std::size_t StackPool::guarded_mapped() noexcept {
@@ -204,7 +231,7 @@ Stack StackPool::take(std::size_t size) noexcept {
             return s;
         }
     }
-    if (guarded_count.load(std::memory_order_relaxed) < guard_budget()) {
+    if (may_guard_another(guarded_count.load(std::memory_order_relaxed))) {
         Stack s = map_guarded(total);
         if (s.base != nullptr || errno != ENOMEM) {
             return s;

@@ -81,6 +81,8 @@ public:
     static std::size_t page_size() noexcept;
     // How many guarded stacks the process may hold (mapped, in use or pooled).
     static std::size_t guard_budget() noexcept;
+    // Whether a stack beyond `guarded` guarded ones may be guarded too.
+    static bool may_guard_another(std::size_t guarded) noexcept;
     static std::size_t guarded_mapped() noexcept;  // process-wide, now
 
 private:

@@ -1,14 +1,16 @@
 #!/bin/sh
 # Under grove-run the main thread's hub starts with the first green thread:
 # what a program made before it must behave as libc's after it, and what a
-# green thread's end prints must be what the program prints plainly.
+# green thread's end prints must be what the program prints plainly, and
+# the unwinder loads when glibc's would (a thread's pthread_exit).
 #
-#   check_hub_start.sh GROVE_RUN POPEN_PROG THROW_PROG FDS_PROG
+#   check_hub_start.sh GROVE_RUN POPEN_PROG THROW_PROG FDS_PROG EXIT_PROG
 set -u
 grove_run=$1
 popen_prog=$2
 throw_prog=$3
 fds_prog=$4
+exit_prog=$5
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/grove-hub-start.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -47,4 +49,5 @@ same_both() {
 
 same_both "fds and handlers made before the first thread" 0 "$fds_prog"
 same_both "terminate from a thread" - "$throw_prog"
+same_both "the unwinder loaded by a thread's pthread_exit, not before" 0 "$exit_prog"
 exit $fail
