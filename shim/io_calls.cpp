@@ -123,15 +123,15 @@ private:
 // `put_nowait()` writes what is left with RWF_NOWAIT (pwritev2 at the
 // current position): a pipe takes what fits, all of it in one call when
 // there is room, and says EAGAIN when full; then a wait for room. A file
-// that refuses the flag goes another way, through `put(limit)`, the plain
-// write of at most `limit` bytes:
-// - an eventfd (whose POLLOUT promises room for 1, not for any value) is
-//   made non-blocking for the call alone, as connect is: eventfds are
-//   hardly ever shared with other processes;
-// - a FIFO or a tty (shared with the shell and its other programs, so never
-//   made non-blocking) gets readiness first, then PIPE_BUF bytes: on a FIFO
-//   POLLOUT promises that much room; a tty with less room than that left
-//   holds the thread until the terminal takes the rest of the piece.
+// that refuses the flag (a FIFO, a tty, an eventfd) gets readiness first,
+// then `put(limit)`, the plain write of at most PIPE_BUF bytes. On a FIFO
+// POLLOUT promises that much room. It promises less elsewhere, and the
+// file is never made non-blocking, not even for the call (a tty is shared
+// with the shell and its other programs, an eventfd with forked workers:
+// two processes restoring the flag around their calls can leave it set for
+// good): a tty with less room than a piece holds the thread until its
+// reader takes the rest, and so does an eventfd write of more than 1 that
+// would take the counter to its maximum (POLLOUT promises room for 1).
 // Both return the count written; `advance(done)` moves on and says whether
 // anything is left.
 template <class Put, class PutNowait, class Advance>
@@ -156,17 +156,6 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
                 errno = saved;
                 continue;
             }
-        } else if ((bits & kCounter) != 0) {
-            const int fl = sys::fcntl(fd, F_GETFL);
-            if (fl < 0) {
-                return -1;
-            }
-            sys::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-            r = put(total - done);
-            const int err = errno;
-            sys::fcntl(fd, F_SETFL, fl);
-            errno = err;
-            room = !(r < 0 && err == EAGAIN);
         } else {
             struct pollfd p{fd, POLLOUT, 0};
             room = sys::poll(&p, 1, 0) != 0;
