@@ -436,7 +436,7 @@ void fd_modes_changed() noexcept {
     mode_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
-Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept {
+Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline, bool restartable) noexcept {
     for (;;) {
         int w;
         {
@@ -449,7 +449,7 @@ Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept {
         if (errno == ETIMEDOUT && deadline != kNoDeadline && detail::now_ns() >= deadline) {
             return Wait::timed_out;
         }
-        if (errno == EINTR && restarts(hub, deadline != kNoDeadline)) {
+        if (errno == EINTR && restartable && restarts(hub, deadline != kNoDeadline)) {
             continue;
         }
         return Wait::failed;
@@ -480,7 +480,8 @@ bool ring_recv(Hub* hub, int fd, void* buf, std::size_t n, Nanos deadline, long&
     }
 }
 
-bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& known) noexcept {
+bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& known,
+                bool restartable) noexcept {
     if (!known) {
         const FdMode m = fd_mode(fd);
         if (m.nonblock) {
@@ -490,7 +491,7 @@ bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, b
         deadline = timeout_deadline(sending ? m.sndtimeo : m.rcvtimeo);
         known = true;
     }
-    switch (wait_fd(hub, fd, events, deadline)) {
+    switch (wait_fd(hub, fd, events, deadline, restartable)) {
         case Wait::ready:
             return true;
         case Wait::timed_out:

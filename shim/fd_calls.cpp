@@ -478,8 +478,8 @@ int shutdown(int fd, int how) noexcept {
 int pipe2(int fds[2], int flags) noexcept {
     const int r = sys::pipe2(fds, flags);
     if (r == 0) {
-        note_fd_created(fds[0], kind_stream);
-        note_fd_created(fds[1], kind_stream);
+        note_fd_created(fds[0], kind_stream, kFifo);
+        note_fd_created(fds[1], kind_stream, kFifo);
     }
     return r;
 }

@@ -134,11 +134,14 @@ namespace {
 std::atomic<bool> nowait_off{false};
 }  // namespace
 
-bool nowait_usable(std::uint32_t bits, std::uint32_t bit) noexcept {
-    return (bits & bit) == 0 && !nowait_off.load(std::memory_order_relaxed);
+bool nowait_usable(std::uint32_t bits, bool writing) noexcept {
+    const std::uint32_t kinds = writing ? kFifo : (kFifo | kCounter);
+    const std::uint32_t refused = writing ? kNoNowaitWrite : kNoNowaitRead;
+    return (bits & kinds) != 0 && (bits & refused) == 0 && !nowait_off.load(std::memory_order_relaxed);
 }
 
-bool nowait_refused(int fd, std::uint32_t bit, int err) noexcept {
+bool nowait_refused(int fd, bool writing, int err) noexcept {
+    const std::uint32_t bit = writing ? kNoNowaitWrite : kNoNowaitRead;
     if (err == ENOSYS || err == EPERM) {
         nowait_off.store(true, std::memory_order_relaxed);
         return true;
@@ -168,8 +171,10 @@ FdKind fd_classify(int fd, FdEntry* e) noexcept {
         fresh = kind_socket | socket_bits(fd);
     } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode)) {
         fresh = kind_file;
+    } else if (S_ISFIFO(st.st_mode)) {
+        fresh = kind_stream | kFifo;
     } else {
-        fresh = kind_stream;  // pipes, FIFOs, ttys, anon inodes (eventfd, timerfd, epoll...)
+        fresh = kind_stream;  // ttys and other devices, anon inodes (eventfd, timerfd, epoll...)
     }
     errno = saved;
     // Another thread may have classified it meanwhile; either answer is the same.

@@ -30,6 +30,7 @@ inline constexpr FdKind kind_file = 3;     // regular file, directory, block dev
 inline constexpr std::uint32_t kKindMask = 0x3;
 inline constexpr std::uint32_t kStreamSocket = 1u << 2;  // SOCK_STREAM: sends and MSG_WAITALL gather
 inline constexpr std::uint32_t kSeqpacket = 1u << 3;     // SOCK_SEQPACKET: write() adds MSG_EOR
+inline constexpr std::uint32_t kFifo = 1u << 4;          // pipe or FIFO: RWF_NOWAIT, else PIPE_BUF pieces
 inline constexpr std::uint32_t kNegRcvTimeo = 1u << 5;   // SO_RCVTIMEO set negative: fail at once
 inline constexpr std::uint32_t kNegSndTimeo = 1u << 6;   // (the kernel reports those as 0)
 inline constexpr std::uint32_t kCounter = 1u << 7;       // eventfd/timerfd: less than 8 bytes is EINVAL at once
@@ -54,7 +55,7 @@ struct FdEntry {
 FdEntry* fd_entry(int fd) noexcept;
 
 // A new file now has this number (created through the shim). `extra` are
-// kStreamSocket/kSeqpacket/kCounter bits.
+// kStreamSocket/kSeqpacket/kFifo/kCounter bits.
 void fd_created(int fd, FdKind kind, std::uint32_t extra = 0) noexcept;
 // The number is being closed or replaced (close, dup2 target).
 void fd_released(int fd) noexcept;
@@ -68,15 +69,20 @@ void fd_released_range(unsigned first, unsigned last) noexcept;
 // only entries whose chunk exists, is counted.
 std::uint32_t fd_life_of(int fd) noexcept;
 
+// RWF_NOWAIT (preadv2/pwritev2) is tried on pipes (reads and writes) and
+// on eventfd/timerfd reads only: a pipe's answer with it is the blocking
+// call's answer where that would not wait; a device's need not be (a read
+// of /dev/zero with it comes back short when the kernel would reschedule).
+// Whether an attempt is worth making on a file with `bits`, for reading or
+// for writing.
+bool nowait_usable(std::uint32_t bits, bool writing) noexcept;
 // An attempt with RWF_NOWAIT failed with errno `err`: true (and the fd
-// marked with `bit`, kNoNowaitRead or kNoNowaitWrite) if that says the
-// file cannot take the flag (EOPNOTSUPP: FIFOs, ttys, eventfd writes), so
-// the call goes the readiness-first way; a kernel without the calls or a
-// filter refusing them (ENOSYS, EPERM) turns the flag off for the process.
-// false: `err` is the call's own answer.
-bool nowait_refused(int fd, std::uint32_t bit, int err) noexcept;
-// Whether an attempt with RWF_NOWAIT is worth making on a file with `bits`.
-bool nowait_usable(std::uint32_t bits, std::uint32_t bit) noexcept;
+// marked, so the next call does not try) if that says the file cannot
+// take the flag (EOPNOTSUPP: a named FIFO), so the call goes the
+// readiness-first way; a kernel without the calls or a filter refusing
+// them (ENOSYS, EPERM) turns the flag off for the process. false: `err` is
+// the call's own answer.
+bool nowait_refused(int fd, bool writing, int err) noexcept;
 
 // The entry's kind, classifying the fd with fstat on first use. Returns
 // kind_unknown (errno left as it was) if fstat fails (EBADF).

@@ -119,21 +119,26 @@ private:
     struct iovec win_[kWindow];
 };
 
-// A blocking write on a pipe or other stream, until all is written.
-// `put_nowait()` writes what is left with RWF_NOWAIT (pwritev2 at the
-// current position): a pipe takes what fits, all of it in one call when
-// there is room, and says EAGAIN when full; then a wait for room. A file
-// that refuses the flag (a FIFO, a tty, an eventfd) gets readiness first,
-// then `put(limit)`, the plain write of at most PIPE_BUF bytes. On a FIFO
-// POLLOUT promises that much room. It promises less elsewhere, and the
-// file is never made non-blocking, not even for the call (a tty is shared
-// with the shell and its other programs, an eventfd with forked workers:
-// two processes restoring the flag around their calls can leave it set for
-// good): a tty with less room than a piece holds the thread until its
-// reader takes the rest, and so does an eventfd write of more than 1 that
-// would take the counter to its maximum (POLLOUT promises room for 1).
-// Both return the count written; `advance(done)` moves on and says whether
-// anything is left.
+// A blocking write on a pipe or other stream, until all is written (at
+// most kMaxRw bytes, as the kernel's one write). On a pipe `put_nowait(limit)`
+// writes what is left, at most `limit`, with RWF_NOWAIT (pwritev2 at the
+// current position):
+// the pipe takes what fits, all of it in one call when there is room, and
+// says EAGAIN when full; then a wait for room. Other files (a named FIFO,
+// which refuses the flag, a tty, a device, an eventfd) get readiness first,
+// then `put(limit)`, the plain write of at most `limit` bytes: PIPE_BUF on
+// a FIFO, which readiness promises room for; elsewhere the whole rest, as
+// one write (a device may take a write as one message, and a tty's write
+// is not interleaved with other writers'). Readiness promises less room
+// there and the file is never made non-blocking, not even for the call (a
+// tty is shared with the shell and its other programs, an eventfd with
+// forked workers: two processes restoring the flag around their calls can
+// leave it set for good), so a write to a tty with too little room holds
+// the thread until the terminal takes it, and so does an eventfd write of
+// more than 1 that would take the counter to its maximum. Both return the
+// count written; `advance(done)` moves on and says whether anything is
+// left. After part of it is written, a signal ends the call with the
+// count, handled with SA_RESTART or not (signal(7)).
 template <class Put, class PutNowait, class Advance>
 ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Put&& put, PutNowait&& put_nowait,
                      Advance&& advance) noexcept {
@@ -141,17 +146,19 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
     if (total == 0 || m.nonblock || !m.writable) {
         return put(total);
     }
+    total = std::min(total, kMaxRw);
     const int saved = errno;
-    bool nowait = nowait_usable(bits, kNoNowaitWrite);
+    const bool fifo = (bits & kFifo) != 0;
+    bool nowait = nowait_usable(bits, true);
     std::size_t done = 0;
     for (;;) {
         ssize_t r = -1;
         bool room = true;
         if (nowait) {
-            r = put_nowait();
+            r = put_nowait(total - done);
             if (r < 0 && errno == EAGAIN) {
                 room = false;
-            } else if (r < 0 && done == 0 && nowait_refused(fd, kNoNowaitWrite, errno)) {
+            } else if (r < 0 && done == 0 && nowait_refused(fd, true, errno)) {
                 nowait = false;
                 errno = saved;
                 continue;
@@ -160,12 +167,12 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
             struct pollfd p{fd, POLLOUT, 0};
             room = sys::poll(&p, 1, 0) != 0;
             if (room) {
-                r = put(std::min<std::size_t>(total - done, PIPE_BUF));
+                r = put(fifo ? std::min<std::size_t>(total - done, PIPE_BUF) : total - done);
             }
         }
         if (room) {
             if (r < 0) {
-                return done > 0 ? static_cast<ssize_t>(done) : r;
+                break;
             }
             done += static_cast<std::size_t>(r);
             if (done >= total || !advance(static_cast<std::size_t>(r))) {
@@ -174,21 +181,33 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
             }
             continue;
         }
-        if (wait_fd(hub, fd, POLLOUT, kNoDeadline) != Wait::ready) {
-            return done > 0 ? static_cast<ssize_t>(done) : -1;
+        if (wait_fd(hub, fd, POLLOUT, kNoDeadline, done == 0) != Wait::ready) {
+            break;
         }
     }
+    if (done == 0) {
+        return -1;
+    }
+    errno = saved;
+    return static_cast<ssize_t>(done);
 }
 
 // recv-style gather for MSG_WAITALL on a stream socket: until n bytes, EOF,
-// an error, a timeout or a signal (then the count so far, as the kernel).
+// an error, a timeout or a signal (then the count so far, as the kernel,
+// with SA_RESTART or not).
 template <class Op>
 ssize_t recv_all(Hub* hub, int fd, std::size_t n, int flags, Op&& op) noexcept {
+    const int saved = errno;
     std::size_t got = 0;
     for (;;) {
-        const ssize_t r = socket_recv(hub, fd, flags & ~MSG_WAITALL, [&](int fl) { return op(got, fl); });
+        const ssize_t r =
+            socket_recv(hub, fd, flags & ~MSG_WAITALL, [&](int fl) { return op(got, fl); }, got == 0);
         if (r <= 0) {
-            return got > 0 ? static_cast<ssize_t>(got) : r;
+            if (got == 0) {
+                return r;
+            }
+            errno = saved;
+            return static_cast<ssize_t>(got);
         }
         got += static_cast<std::size_t>(r);
         if (got >= n) {
@@ -214,8 +233,9 @@ void __chk_fail(void) __attribute__((noreturn));
 ssize_t read(int fd, void* buf, size_t n) {
     GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
-    // A zero-length call never blocks: the kernel answers it as it is.
-    const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
+    // A zero-length call never blocks, nor does one no buffer can have
+    // (EFAULT): the kernel answers it as it is.
+    const std::uint32_t bits = n == 0 || n >= kPastUserSpace ? kind_file : fd_bits_for_call(fd, hub);
     switch (bits & kKindMask) {
         case kind_socket: {
             const ssize_t r =
@@ -244,7 +264,7 @@ ssize_t read(int fd, void* buf, size_t n) {
 ssize_t write(int fd, const void* buf, size_t n) {
     GROVE_CANCELLATION_POINT(-1);
     Hub* hub = nullptr;
-    const std::uint32_t bits = n == 0 ? kind_file : fd_bits_for_call(fd, hub);
+    const std::uint32_t bits = n == 0 || n >= kPastUserSpace ? kind_file : fd_bits_for_call(fd, hub);
     const char* p = static_cast<const char*>(buf);
     std::size_t left = n;
     auto advance = [&](std::size_t done) {
@@ -269,8 +289,8 @@ ssize_t write(int fd, const void* buf, size_t n) {
             }
             return stream_write(
                 hub, fd, bits, n, [&](std::size_t limit) { return sys::write(fd, p, std::min(limit, left)); },
-                [&] {
-                    struct iovec v{const_cast<char*>(p), left};
+                [&](std::size_t limit) {
+                    struct iovec v{const_cast<char*>(p), std::min(limit, left)};
                     return ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
                 },
                 advance);
@@ -362,11 +382,11 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
             const int k = cur.fill(limit);
             return sys::writev(fd, cur.window(), k);
         },
-        [&] {
-            if (!started) {
+        [&](std::size_t limit) {
+            if (!started && limit >= total) {
                 return ::pwritev2(fd, iov, n, -1, RWF_NOWAIT);
             }
-            const int k = cur.fill(~std::size_t{0});
+            const int k = cur.fill(limit);
             return ::pwritev2(fd, cur.window(), k, -1, RWF_NOWAIT);
         },
         [&](std::size_t done) {

@@ -9,9 +9,11 @@
 // first one loads libgcc_s.so.1 (or finds the copy the program already has)
 // and looks the entry up, as glibc itself does for pthread_cancel. The hot
 // path is a load and a tail call. A program whose green threads never exit
-// by unwinding (pthread_exit, a cancel) never loads it. The loading runs on
-// the stack of whatever threw first, a green thread's too: it takes some
-// 2.5 KiB more than a later throw (measured with glibc 2.36).
+// by unwinding never loads it: green threads load it when glibc loads its
+// own, in pthread_cancel's caller and at pthread_exit (load_unwinder), and
+// a C++ exception at its first throw. That loading runs on the caller's
+// stack, a green thread's too: it takes some 2.5 KiB more than a later
+// throw (measured with glibc 2.36).
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -20,6 +22,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+
+#include "preload_runtime.hpp"
 
 
 namespace grove::shim {
@@ -64,6 +68,12 @@ inline F entry(std::atomic<F>& slot, const char* name) noexcept {
 }
 
 }  // namespace
+
+void load_unwinder() noexcept {
+    if (unwinder_lib.load(std::memory_order_acquire) == nullptr) {
+        lookup("_Unwind_RaiseException");
+    }
+}
 
 }  // namespace grove::shim
 

@@ -16,8 +16,10 @@
 //   which the kernel treats identically on a socket);
 // - pipes, eventfd and timerfd reads: RWF_NOWAIT on every attempt
 //   (preadv2/pwritev2 at the current position);
-// - FIFOs, ttys and what else refuses that flag: wait for readiness, then
-//   the plain call, which then cannot block (writes go in PIPE_BUF pieces);
+// - named FIFOs (which refuse that flag), ttys, other devices: wait for
+//   readiness, then the plain call (FIFO writes in PIPE_BUF pieces, which
+//   readiness promises room for; elsewhere readiness promises less, and a
+//   write to a nearly full tty can hold the thread);
 // - accept: readiness first; connect and sendfile: O_NONBLOCK only for the
 //   duration of the call.
 // Whether the *user* made the file non-blocking, and the socket timeouts,
@@ -28,6 +30,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 
@@ -221,14 +224,16 @@ enum class Wait {
 
 // Parks until fd is ready for `events` or `deadline`, with signals able to
 // interrupt. A signal whose handlers all have SA_RESTART (and no timeout)
-// does not end the wait.
-Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline) noexcept;
+// does not end the wait, unless `restartable` is false: a call that has
+// already moved data ends with its count at any signal, as the kernel's.
+Wait wait_fd(Hub* hub, int fd, short events, Nanos deadline, bool restartable = true) noexcept;
 
 // One attempt already said EAGAIN (or "not ready") on a blocking socket or
 // stream: waits like the kernel would. `r` is what to return if the user's
 // file is non-blocking (the attempt's own answer). Returns true to try again;
 // false when the call must end, with errno set (EAGAIN on timeout).
-bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& deadline_known) noexcept;
+bool wait_again(Hub* hub, int fd, short events, bool sending, Nanos& deadline, bool& deadline_known,
+                bool restartable = true) noexcept;
 
 // A blocking recv of a stream socket through the hub's ring, with the
 // kernel's answers for a signal (EINTR, or a restart under SA_RESTART) and
@@ -255,7 +260,7 @@ struct ErrnoGuard {
 // with MSG_WAITALL, `more(r)` is asked to advance the buffer after a partial
 // result and returns the total so far, or -1 when complete.
 template <class Op>
-auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0)) {
+auto socket_recv(Hub* hub, int fd, int flags, Op&& op, bool restartable = true) noexcept -> decltype(op(0)) {
     const int saved = errno;
     Nanos deadline = kNoDeadline;
     bool known = false;
@@ -268,7 +273,7 @@ auto socket_recv(Hub* hub, int fd, int flags, Op&& op) noexcept -> decltype(op(0
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             return r;
         }
-        if (!wait_again(hub, fd, POLLIN, false, deadline, known)) {
+        if (!wait_again(hub, fd, POLLIN, false, deadline, known, restartable)) {
             return -1;
         }
     }
@@ -318,10 +323,20 @@ auto stream_socket_recv(Hub* hub, int fd, std::uint32_t bits, void* buf, std::si
     return r;
 }
 
+// A length no user buffer can have (the user address range of 4-level
+// paging): read and write say EFAULT at once, before looking at the file;
+// recv and send would instead move what they can (they clip the length).
+inline constexpr std::size_t kPastUserSpace = std::size_t{1} << 47;
+
+// The most one read or write moves (the kernel's MAX_RW_COUNT, INT_MAX
+// rounded down to a 4 KiB page): a blocking write of more returns this.
+inline constexpr std::size_t kMaxRw = 0x7ffff000;
+
 // Socket send (write, send, sendto, sendmsg, writev): a blocking send of a
-// stream goes on until all of it is sent; `advance(done)` moves the data
-// past `done` bytes and returns false when nothing is left. Datagrams go
-// whole or not at all.
+// stream goes on until all of it is sent (at most kMaxRw bytes), or a
+// signal or timeout comes after part of it (then the count);
+// `advance(done)` moves the data past `done` bytes and returns false when
+// nothing is left. Datagrams go whole or not at all.
 template <class Op, class Advance>
 auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advance&& advance) noexcept
     -> decltype(op(0)) {
@@ -329,6 +344,7 @@ auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advanc
     Nanos deadline = kNoDeadline;
     bool known = false;
     decltype(op(0)) sent = 0;
+    total = std::min(total, kMaxRw);
     for (;;) {
         const auto r = op(flags | MSG_DONTWAIT);
         if (r >= 0) {
@@ -340,20 +356,26 @@ auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advanc
             continue;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            return sent > 0 ? sent : r;
+            break;
         }
-        if (!wait_again(hub, fd, POLLOUT, true, deadline, known)) {
-            return sent > 0 ? sent : -1;  // a timeout or signal after progress: the count
+        if (!wait_again(hub, fd, POLLOUT, true, deadline, known, sent == 0)) {
+            break;  // a timeout or signal after progress: the count
         }
     }
+    if (sent == 0) {
+        return -1;
+    }
+    errno = saved;
+    return sent;
 }
 
 // Stream read (pipe, tty, eventfd...). `nowait()` is the read made with
-// RWF_NOWAIT (preadv2 at the current position): on a pipe that is one
-// system call when data is there, and EAGAIN, then a wait, when not. A file
-// that refuses the flag (a FIFO, a tty) goes readiness first, then the
-// plain call `op()`, which then finds data (or EOF, or its own error) and
-// cannot block. A non-blocking or write-only file goes straight to the call.
+// RWF_NOWAIT (preadv2 at the current position), tried on pipes and on
+// eventfd/timerfd (fd_table.hpp: nowait_usable): one system call when data
+// is there, and EAGAIN, then a wait, when not. Other files (a named FIFO,
+// which refuses the flag, a tty, a device) go readiness first, then the
+// plain call `op()`, which then finds data (or EOF, or its own error). A
+// non-blocking or write-only file goes straight to the call.
 template <class Nowait, class Op>
 auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op) noexcept -> decltype(op()) {
     const FdMode m = fd_mode(fd);
@@ -361,7 +383,7 @@ auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op)
         return op();
     }
     const int saved = errno;
-    if (nowait_usable(bits, kNoNowaitRead)) {
+    if (nowait_usable(bits, false)) {
         for (;;) {
             const auto r = nowait();
             if (r >= 0) {
@@ -369,7 +391,7 @@ auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op)
                 return r;
             }
             if (errno != EAGAIN) {
-                if (!nowait_refused(fd, kNoNowaitRead, errno)) {
+                if (!nowait_refused(fd, false, errno)) {
                     return r;  // the read's own error (EBADF, EFAULT, EINVAL...)
                 }
                 errno = saved;

@@ -1512,7 +1512,7 @@ FILE* popen(const char* command, const char* mode) {
         errno = e;
         return nullptr;
     }
-    note_fd_created(parent_end, kind_stream);
+    note_fd_created(parent_end, kind_stream, kFifo);
     {
         Locked lock;
         *c = Child{f, parent_end, pid, children};

@@ -73,6 +73,7 @@
 #include <new>
 #include <typeinfo>
 
+#include "preload_runtime.hpp"
 #include "shim.hpp"
 
 using namespace grove;
@@ -1401,6 +1402,9 @@ int pthread_detach(pthread_t th) noexcept {
 void pthread_exit(void* value) {
     if (green()) {
         if (GreenThread* g = current_green()) {
+            if (&load_unwinder != nullptr) {
+                load_unwinder();  // before the unwind, as glibc's pthread_exit
+            }
             exit_green(g, value);
         }
         // The main thread: the process lives on until the last thread ends,
@@ -1515,6 +1519,9 @@ int pthread_cancel(pthread_t th) {
     }
     if (t->finished_) {
         return 0;
+    }
+    if (&load_unwinder != nullptr) {
+        load_unwinder();  // here, as glibc's: the target's unwind may begin in a signal handler
     }
     t->cancel_pending_ = true;
     if (!t->cancel_disabled_ && (t->in_cancel_wait_ || t->in_shim_wait_) && t->core_ != nullptr) {

@@ -122,7 +122,10 @@ std::size_t StackPool::guard_budget() noexcept {
 bool StackPool::may_guard_another(std::size_t guarded) noexcept {
     // Without a setting, the first kFreeGuarded stacks are guarded without
     // reading the kernel's map limit (a file, three system calls at a hub's
-    // start): any limit that leaves the program its 8192 leaves that many.
+    // start): their 128 mappings fit in any limit of 8448 or more (the
+    // default is 65530). Below that they come out of the 8192 the budget
+    // leaves the program, and a mapping that fails still falls back to a
+    // packed stack.
     constexpr std::size_t kFreeGuarded = 64;
     if (guarded < kFreeGuarded && guarded_stacks_setting() < 0) {
         return true;

@@ -70,6 +70,20 @@ static void stream_cases(const char* kind, int w, int r, int is_socket) {
         fcntl(r, F_SETFL, 0);
     }
 
+    /* Lengths no buffer can have (past the user address range): EFAULT at
+     * once, whether or not anything could be read. */
+    static const size_t huge_lens[] = {(size_t)-1, (size_t)SSIZE_MAX + 1, (size_t)1 << 62, (size_t)1 << 47};
+    for (size_t i = 0; i < sizeof huge_lens / sizeof huge_lens[0]; ++i) {
+        char what[48];
+        const size_t volatile len = huge_lens[i];
+        snprintf(what, sizeof what, "read_len_%zx", len);
+        CALL(read(r, buf, len));
+        rep(A, NAME(what), NULL);
+        snprintf(what, sizeof what, "write_len_%zx", len);
+        CALL(write(w, buf, len));
+        rep(A, NAME(what), NULL);
+    }
+
     /* A read that waits for a writer in another process. */
     long t0 = now_ms();
     pid_t child = delayed_write(w, 150, "late");

@@ -17,9 +17,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/select.h>
@@ -2891,6 +2893,119 @@ BOOST_AUTO_TEST_CASE(eventfd_read_and_a_write_at_the_maximum_wait_cooperatively)
     BOOST_TEST(::read(e, &got, sizeof got) == 8);
     BOOST_TEST(got == 1u);
     ::close(e);
+}
+
+BOOST_AUTO_TEST_CASE(a_signal_after_part_of_a_write_ends_it_with_the_count_even_with_sa_restart) {
+    // The kernel restarts a call a handler with SA_RESTART interrupted only
+    // if it had moved nothing; after that the call returns its count.
+    for (const bool socket : {false, true}) {
+        BOOST_TEST_CONTEXT((socket ? "socket" : "pipe")) {
+            AlarmHandler handler(SA_RESTART);
+            Pair p = socket ? Pair::sockets() : Pair::pipe();
+            const std::vector<char> data = pattern(8u << 20);
+            ssize_t w = 0;
+            long ms = 0;
+            auto writer = grove::spawn([&] {
+                const auto t0 = Clock::now();
+                w = ::write(p.b, data.data(), data.size());
+                ms = ms_since(t0);
+            });
+            AlarmHandler::fire_after(100ms);
+            grove::this_fiber::sleep_for(600ms);  // nobody reads before then
+            const std::string got = drain_now(p.a);
+            settle(writer, 2s, "writer");
+            BOOST_TEST(alarm_hits == 1);
+            BOOST_TEST(w > 0);
+            BOOST_TEST(w < static_cast<ssize_t>(data.size()));
+            BOOST_TEST(ms < 500, "the write returned after " << ms << " ms");
+            BOOST_TEST(got.size() == static_cast<std::size_t>(std::max<ssize_t>(w, 0)));
+            BOOST_TEST((got == std::string(data.data(), got.size())));
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_write_of_more_than_the_kernel_moves_at_once_returns_what_one_write_moves) {
+    // The kernel moves at most MAX_RW_COUNT (2 GiB less a page) in one
+    // write, blocking or not; the shim's writev of 3 GiB says the same. The
+    // 3 GiB are 1024 buffers of 3 MiB, all the same memory.
+    constexpr int kBuffers = 1024;
+    std::vector<char> piece(3u << 20, 'x');
+    std::vector<struct iovec> iov(kBuffers, {piece.data(), piece.size()});
+    auto drain_count = [](int fd) {
+        std::vector<char> buf(1 << 20);
+        std::size_t total = 0;
+        for (;;) {
+            const ssize_t n = ::read(fd, buf.data(), buf.size());
+            if (n <= 0) {
+                return total;
+            }
+            total += static_cast<std::size_t>(n);
+        }
+    };
+    // Pipes of 1 MiB: 2 GiB in fewer rounds.
+    auto big_pipe = [] {
+        Pair p = Pair::pipe();
+        ::fcntl(p.b, F_SETPIPE_SZ, 1 << 20);
+        return p;
+    };
+    ssize_t plain = 0;
+    {
+        Pair p = big_pipe();
+        std::size_t drained = 0;
+        std::thread reader([&] { drained = drain_count(p.a); });
+        std::thread([&] { plain = ::writev(p.b, iov.data(), kBuffers); }).join();
+        ::close(p.b);
+        p.b = -1;
+        reader.join();
+        BOOST_TEST(static_cast<ssize_t>(drained) == plain);
+    }
+    Pair p = big_pipe();
+    ssize_t w = 0;
+    std::size_t drained = 0;
+    auto writer = grove::spawn([&] {
+        w = ::writev(p.b, iov.data(), kBuffers);
+        ::close(p.b);
+        p.b = -1;
+    });
+    auto reader = grove::spawn([&] { drained = drain_count(p.a); });
+    settle(writer, 20s, "writer");
+    settle(reader, 20s, "reader");
+    BOOST_TEST(plain == 0x7ffff000);
+    BOOST_TEST(w == plain);
+    BOOST_TEST(static_cast<ssize_t>(drained) == w);
+}
+
+BOOST_AUTO_TEST_CASE(reads_of_dev_zero_in_a_fiber_are_whole_with_the_cpu_busy) {
+    // A device may answer a read made with RWF_NOWAIT short (/dev/zero does
+    // when the kernel would reschedule): the shim makes devices' reads
+    // plainly. A spinning thread on the same CPU makes rescheduling likely.
+    const int fd = ::open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    BOOST_REQUIRE(fd >= 0);
+    cpu_set_t old;
+    BOOST_REQUIRE(::sched_getaffinity(0, sizeof old, &old) == 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(::sched_getcpu(), &one);
+    BOOST_REQUIRE(::sched_setaffinity(0, sizeof one, &one) == 0);
+    std::atomic<bool> stop{false};
+    std::thread hog([&] {  // made after the affinity change: the same CPU
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+    });
+    constexpr std::size_t kRead = 16u << 20;
+    std::vector<char> buf(kRead);
+    int whole = 0;
+    auto reader = grove::spawn([&] {
+        for (int i = 0; i < 20; ++i) {
+            whole += ::read(fd, buf.data(), kRead) == static_cast<ssize_t>(kRead) ? 1 : 0;
+        }
+    });
+    settle(reader, 20s, "reader");
+    stop.store(true);
+    hog.join();
+    ::sched_setaffinity(0, sizeof old, &old);
+    ::close(fd);
+    BOOST_TEST(whole == 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

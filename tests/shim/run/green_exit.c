@@ -1,13 +1,17 @@
 /* When the unwinder is loaded: a thread that returns needs none; one that
  * leaves through pthread_exit unwinds (its cleanup handlers run), and glibc
- * loads libgcc_s for that, the first time. Under grove-run the threads are
- * green, and the preload library must load it at the same moment, not
- * before: the transcript is the same both ways. */
+ * loads libgcc_s for that, the first time; a cancel unwinds its target, and
+ * glibc loads it in pthread_cancel's caller. Under grove-run the threads
+ * are green, and the preload library must load it at the same moments, not
+ * before: the transcript is the same both ways. The cancel is seen in a
+ * child process, which starts with nothing loaded. */
 #define _GNU_SOURCE
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int note(struct dl_phdr_info* info, size_t size, void* found) {
     (void)size;
@@ -41,7 +45,45 @@ static void* exits(void* arg) {
     return NULL;
 }
 
+static int blocker[2];
+
+static void* blocks(void* arg) {
+    char c;
+    (void)!read(blocker[0], &c, 1); /* a cancellation point */
+    return arg;
+}
+
+static int cancel_one(void) {
+    pthread_t t;
+    void* got = NULL;
+    if (pipe(blocker) != 0 || pthread_create(&t, NULL, blocks, NULL) != 0) {
+        return 1;
+    }
+    usleep(20000);
+    printf("child, a thread blocked in read: unwinder %s\n", unwinder());
+    if (pthread_cancel(t) != 0) {
+        return 1;
+    }
+    printf("child, pthread_cancel returned: unwinder %s\n", unwinder());
+    if (pthread_join(t, &got) != 0) {
+        return 1;
+    }
+    printf("child, the thread ended %s\n", got == PTHREAD_CANCELED ? "cancelled" : "otherwise");
+    return 0;
+}
+
 int main(void) {
+    fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+        const int rc = cancel_one();
+        fflush(stdout);
+        _exit(rc);
+    }
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        return 1;
+    }
     printf("at start: unwinder %s\n", unwinder());
     int value = 42;
     pthread_t t;
