@@ -120,14 +120,14 @@ private:
 };
 
 // A blocking write on a pipe or other stream, until all is written (at
-// most kMaxRw bytes, as the kernel's one write). On a pipe `put_nowait(limit)`
-// writes what is left, at most `limit`, with RWF_NOWAIT (pwritev2 at the
-// current position):
-// the pipe takes what fits, all of it in one call when there is room, and
-// says EAGAIN when full; then a wait for room. Other files (a named FIFO,
-// which refuses the flag, a tty, a device, an eventfd) get readiness first,
-// then `put(limit)`, the plain write of at most `limit` bytes: PIPE_BUF on
-// a FIFO, which readiness promises room for; elsewhere the whole rest, as
+// most kMaxRw bytes, as the kernel's one write). `put(limit, nowait)`
+// writes what is left, at most `limit` bytes, with RWF_NOWAIT (pwritev2 at
+// the current position) or plainly. On a pipe, with the flag: the pipe
+// takes what fits, all of it in one call when there is room, and says
+// EAGAIN when full; then a wait for room. Other files (a named FIFO, which
+// refuses the flag, a tty, a device, an eventfd) get readiness first, then
+// the plain write: of PIPE_BUF bytes on a FIFO, which readiness promises
+// room for; elsewhere of the whole rest, as
 // one write (a device may take a write as one message, and a tty's write
 // is not interleaved with other writers'). Readiness promises less room
 // there and the file is never made non-blocking, not even for the call (a
@@ -139,12 +139,11 @@ private:
 // count written; `advance(done)` moves on and says whether anything is
 // left. After part of it is written, a signal ends the call with the
 // count, handled with SA_RESTART or not (signal(7)).
-template <class Put, class PutNowait, class Advance>
-ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Put&& put, PutNowait&& put_nowait,
-                     Advance&& advance) noexcept {
+template <class Put, class Advance>
+ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Put&& put, Advance&& advance) noexcept {
     const FdMode m = fd_mode(fd);
     if (total == 0 || m.nonblock || !m.writable) {
-        return put(total);
+        return put(total, false);
     }
     total = std::min(total, kMaxRw);
     const int saved = errno;
@@ -155,7 +154,7 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
         ssize_t r = -1;
         bool room = true;
         if (nowait) {
-            r = put_nowait(total - done);
+            r = put(total - done, true);
             if (r < 0 && errno == EAGAIN) {
                 room = false;
             } else if (r < 0 && done == 0 && nowait_refused(fd, true, errno)) {
@@ -167,7 +166,7 @@ ssize_t stream_write(Hub* hub, int fd, std::uint32_t bits, std::size_t total, Pu
             struct pollfd p{fd, POLLOUT, 0};
             room = sys::poll(&p, 1, 0) != 0;
             if (room) {
-                r = put(fifo ? std::min<std::size_t>(total - done, PIPE_BUF) : total - done);
+                r = put(fifo ? std::min<std::size_t>(total - done, PIPE_BUF) : total - done, false);
             }
         }
         if (room) {
@@ -249,13 +248,10 @@ ssize_t read(int fd, void* buf, size_t n) {
             if (n == 0 || ((bits & kCounter) != 0 && n < 8)) {
                 return sys::read(fd, buf, n);  // answered at once by the kernel
             }
-            return stream_read(
-                hub, fd, bits,
-                [&] {
-                    struct iovec v{buf, n};
-                    return ::preadv2(fd, &v, 1, -1, RWF_NOWAIT);
-                },
-                [&] { return sys::read(fd, buf, n); });
+            return stream_read(hub, fd, bits, [&](bool nowait) {
+                struct iovec v{buf, n};
+                return nowait ? ::preadv2(fd, &v, 1, -1, RWF_NOWAIT) : sys::read(fd, buf, n);
+            });
         default:
             return sys::read(fd, buf, n);
     }
@@ -288,10 +284,10 @@ ssize_t write(int fd, const void* buf, size_t n) {
                 return sys::write(fd, buf, n);
             }
             return stream_write(
-                hub, fd, bits, n, [&](std::size_t limit) { return sys::write(fd, p, std::min(limit, left)); },
-                [&](std::size_t limit) {
+                hub, fd, bits, n,
+                [&](std::size_t limit, bool nowait) {
                     struct iovec v{const_cast<char*>(p), std::min(limit, left)};
-                    return ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT);
+                    return nowait ? ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT) : sys::write(fd, v.iov_base, v.iov_len);
                 },
                 advance);
         default:
@@ -310,9 +306,9 @@ ssize_t readv(int fd, const struct iovec* iov, int n) {
         return sys::readv(fd, iov, n);  // the kernel answers at once (EINVAL, EFAULT, 0), or a plain file
     }
     if (kind == kind_stream) {
-        return stream_read(
-            hub, fd, bits, [&] { return ::preadv2(fd, iov, n, -1, RWF_NOWAIT); },
-            [&] { return sys::readv(fd, iov, n); });
+        return stream_read(hub, fd, bits, [&](bool nowait) {
+            return nowait ? ::preadv2(fd, iov, n, -1, RWF_NOWAIT) : sys::readv(fd, iov, n);
+        });
     }
     // The user's array goes to the kernel as it is (n <= IOV_MAX, checked).
     struct msghdr msg{};
@@ -375,19 +371,14 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
     bool started = false;
     return stream_write(
         hub, fd, bits, total,
-        [&](std::size_t limit) {
-            if (!started && limit >= total) {
-                return sys::writev(fd, iov, n);
+        [&](std::size_t limit, bool nowait) {
+            const struct iovec* v = iov;
+            int k = n;
+            if (started || limit < total) {
+                k = cur.fill(limit);
+                v = cur.window();
             }
-            const int k = cur.fill(limit);
-            return sys::writev(fd, cur.window(), k);
-        },
-        [&](std::size_t limit) {
-            if (!started && limit >= total) {
-                return ::pwritev2(fd, iov, n, -1, RWF_NOWAIT);
-            }
-            const int k = cur.fill(limit);
-            return ::pwritev2(fd, cur.window(), k, -1, RWF_NOWAIT);
+            return nowait ? ::pwritev2(fd, v, k, -1, RWF_NOWAIT) : sys::writev(fd, v, k);
         },
         [&](std::size_t done) {
             started = true;

@@ -369,23 +369,24 @@ auto socket_send(Hub* hub, int fd, int flags, std::size_t total, Op&& op, Advanc
     return sent;
 }
 
-// Stream read (pipe, tty, eventfd...). `nowait()` is the read made with
-// RWF_NOWAIT (preadv2 at the current position), tried on pipes and on
-// eventfd/timerfd (fd_table.hpp: nowait_usable): one system call when data
-// is there, and EAGAIN, then a wait, when not. Other files (a named FIFO,
-// which refuses the flag, a tty, a device) go readiness first, then the
-// plain call `op()`, which then finds data (or EOF, or its own error). A
-// non-blocking or write-only file goes straight to the call.
-template <class Nowait, class Op>
-auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op) noexcept -> decltype(op()) {
+// Stream read (pipe, tty, eventfd...). `op(nowait)` makes the read, with
+// RWF_NOWAIT (preadv2 at the current position) or plainly. The flag is
+// tried on pipes and on eventfd/timerfd (fd_table.hpp: nowait_usable): one
+// system call when data is there, and EAGAIN, then a wait, when not. Other
+// files (a named FIFO, which refuses the flag, a tty, a device) go
+// readiness first, then the plain call, which then finds data (or EOF, or
+// its own error). A non-blocking or write-only file goes straight to the
+// plain call.
+template <class Op>
+auto stream_read(Hub* hub, int fd, std::uint32_t bits, Op&& op) noexcept -> decltype(op(false)) {
     const FdMode m = fd_mode(fd);
     if (m.nonblock || !m.readable) {
-        return op();
+        return op(false);
     }
     const int saved = errno;
     if (nowait_usable(bits, false)) {
         for (;;) {
-            const auto r = nowait();
+            const auto r = op(true);
             if (r >= 0) {
                 errno = saved;
                 return r;
@@ -406,7 +407,7 @@ auto stream_read(Hub* hub, int fd, std::uint32_t bits, Nowait&& nowait, Op&& op)
         struct pollfd p{fd, POLLIN, 0};
         if (sys::poll(&p, 1, 0) != 0) {
             errno = saved;
-            return op();
+            return op(false);
         }
         if (wait_fd(hub, fd, POLLIN, kNoDeadline) != Wait::ready) {
             return -1;
