@@ -4,8 +4,9 @@
 // SOCK_SEQPACKET socket adds MSG_EOR as the kernel does). Blocking semantics
 // are then rebuilt: a send goes on until all of a stream is sent,
 // MSG_WAITALL gathers. On pipes and other streams the call follows
-// readiness. pread/pwrite never wait on anything pollable and pass through
-// (on a pipe or socket they fail with ESPIPE at once). Vectored calls work
+// readiness. pread/pwrite and preadv/pwritev never wait on anything
+// pollable and pass through (on a pipe or socket they fail with ESPIPE at
+// once); preadv2/pwritev2 at the current position are readv/writev. Vectored calls work
 // for any count up to IOV_MAX without allocating (IovCursor).
 
 #include <fcntl.h>
@@ -250,7 +251,7 @@ ssize_t read(int fd, void* buf, size_t n) {
             }
             return stream_read(hub, fd, bits, [&](bool nowait) {
                 struct iovec v{buf, n};
-                return nowait ? ::preadv2(fd, &v, 1, -1, RWF_NOWAIT) : sys::read(fd, buf, n);
+                return nowait ? sys::preadv2(fd, &v, 1, -1, RWF_NOWAIT) : sys::read(fd, buf, n);
             });
         default:
             return sys::read(fd, buf, n);
@@ -287,7 +288,7 @@ ssize_t write(int fd, const void* buf, size_t n) {
                 hub, fd, bits, n,
                 [&](std::size_t limit, bool nowait) {
                     struct iovec v{const_cast<char*>(p), std::min(limit, left)};
-                    return nowait ? ::pwritev2(fd, &v, 1, -1, RWF_NOWAIT) : sys::write(fd, v.iov_base, v.iov_len);
+                    return nowait ? sys::pwritev2(fd, &v, 1, -1, RWF_NOWAIT) : sys::write(fd, v.iov_base, v.iov_len);
                 },
                 advance);
         default:
@@ -307,7 +308,7 @@ ssize_t readv(int fd, const struct iovec* iov, int n) {
     }
     if (kind == kind_stream) {
         return stream_read(hub, fd, bits, [&](bool nowait) {
-            return nowait ? ::preadv2(fd, iov, n, -1, RWF_NOWAIT) : sys::readv(fd, iov, n);
+            return nowait ? sys::preadv2(fd, iov, n, -1, RWF_NOWAIT) : sys::readv(fd, iov, n);
         });
     }
     // The user's array goes to the kernel as it is (n <= IOV_MAX, checked).
@@ -378,7 +379,7 @@ ssize_t writev(int fd, const struct iovec* iov, int n) {
                 k = cur.fill(limit);
                 v = cur.window();
             }
-            return nowait ? ::pwritev2(fd, v, k, -1, RWF_NOWAIT) : sys::writev(fd, v, k);
+            return nowait ? sys::pwritev2(fd, v, k, -1, RWF_NOWAIT) : sys::writev(fd, v, k);
         },
         [&](std::size_t done) {
             started = true;
@@ -404,6 +405,56 @@ ssize_t pwrite(int fd, const void* buf, size_t n, off_t off) {
 ssize_t pwrite64(int fd, const void* buf, size_t n, off_t off) {
     GROVE_CANCELLATION_POINT(-1);
     return sys::pwrite(fd, buf, n, off);
+}
+
+// preadv2/pwritev2 at the current position (offset -1) and without flags
+// are readv/writev: the kernel takes the same path, so they wait as those
+// do. With an offset they read or write a file at a place (a pipe or socket
+// says ESPIPE at once); with flags the caller chose RWF_NOWAIT's own
+// non-blocking call, or file semantics (RWF_HIPRI, RWF_DSYNC, RWF_APPEND...)
+// the shim does not remake: both pass through, as preadv and pwritev do.
+ssize_t preadv2(int fd, const struct iovec* iov, int n, off_t off, int flags) {
+    if (off == -1 && flags == 0) {
+        return readv(fd, iov, n);
+    }
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::preadv2(fd, iov, n, off, flags);
+}
+
+ssize_t preadv64v2(int fd, const struct iovec* iov, int n, off_t off, int flags) {
+    return preadv2(fd, iov, n, off, flags);
+}
+
+ssize_t pwritev2(int fd, const struct iovec* iov, int n, off_t off, int flags) {
+    if (off == -1 && flags == 0) {
+        return writev(fd, iov, n);
+    }
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::pwritev2(fd, iov, n, off, flags);
+}
+
+ssize_t pwritev64v2(int fd, const struct iovec* iov, int n, off_t off, int flags) {
+    return pwritev2(fd, iov, n, off, flags);
+}
+
+ssize_t preadv(int fd, const struct iovec* iov, int n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::preadv(fd, iov, n, off);
+}
+
+ssize_t preadv64(int fd, const struct iovec* iov, int n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::preadv(fd, iov, n, off);
+}
+
+ssize_t pwritev(int fd, const struct iovec* iov, int n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::pwritev(fd, iov, n, off);
+}
+
+ssize_t pwritev64(int fd, const struct iovec* iov, int n, off_t off) {
+    GROVE_CANCELLATION_POINT(-1);
+    return sys::pwritev(fd, iov, n, off);
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {

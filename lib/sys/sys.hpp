@@ -43,6 +43,10 @@ namespace grove::sys {
     X(writev, ssize_t, (int fd, const struct iovec* v, int n), (fd, v, n))                            \
     X(pread, ssize_t, (int fd, void* b, size_t n, off_t o), (fd, b, n, o))                            \
     X(pwrite, ssize_t, (int fd, const void* b, size_t n, off_t o), (fd, b, n, o))                     \
+    X(preadv, ssize_t, (int fd, const struct iovec* v, int n, off_t o), (fd, v, n, o))                \
+    X(pwritev, ssize_t, (int fd, const struct iovec* v, int n, off_t o), (fd, v, n, o))               \
+    X(preadv2, ssize_t, (int fd, const struct iovec* v, int n, off_t o, int f), (fd, v, n, o, f))     \
+    X(pwritev2, ssize_t, (int fd, const struct iovec* v, int n, off_t o, int f), (fd, v, n, o, f))    \
     X(recv, ssize_t, (int fd, void* b, size_t n, int f), (fd, b, n, f))                               \
     X(send, ssize_t, (int fd, const void* b, size_t n, int f), (fd, b, n, f))                         \
     X(recvfrom, ssize_t, (int fd, void* b, size_t n, int f, struct sockaddr* a, socklen_t* l),        \

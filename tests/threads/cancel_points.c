@@ -226,7 +226,7 @@ static void disabled_case(const char* name, int sleep_instead) {
  * returns. */
 enum entry_op {
     OP_READ_PIPE, OP_WRITE_PIPE, OP_READV, OP_WRITEV, OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO,
-    OP_RECVMSG, OP_SENDMSG, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_CLOSE, OP_ACCEPT, OP_CONNECT,
+    OP_RECVMSG, OP_SENDMSG, OP_READ_FILE, OP_PREAD, OP_PWRITE, OP_PREADV, OP_PWRITEV, OP_PREADV2, OP_PWRITEV2, OP_CLOSE, OP_ACCEPT, OP_CONNECT,
     OP_NANOSLEEP0, OP_USLEEP0, OP_SLEEP0, OP_CLOCK_NANOSLEEP0, OP_FCNTL_SETLKW, OP_LOCKF, OP_POLL0,
     OP_PPOLL0, OP_SELECT0, OP_PSELECT0, OP_EPOLL_WAIT0, OP_EPOLL_PWAIT2_0, OP_WAITPID_NOHANG, OP_WAITID_NOHANG,
     OP_SIGTIMEDWAIT0, OP_PAUSE, OP_SIGSUSPEND, OP_COUNT
@@ -235,7 +235,8 @@ enum entry_op {
 static const char* const entry_names[OP_COUNT] = {
     "read with data", "write with room", "readv with data", "writev with room", "recv with data",
     "send with room", "recvfrom with data", "sendto with room", "recvmsg with data", "sendmsg with room",
-    "read of a regular file", "pread", "pwrite", "close", "accept with a queued connection",
+    "read of a regular file", "pread", "pwrite", "preadv", "pwritev", "preadv2 with data",
+    "pwritev2 with room", "close", "accept with a queued connection",
     "connect to a listener", "nanosleep(0)", "usleep(0)", "sleep(0)", "clock_nanosleep(0)",
     "fcntl(F_SETLKW) on a free lock", "lockf(F_LOCK) on a free lock", "poll(0 ms) on a readable pipe",
     "ppoll(0) on a readable pipe", "select(0) on a readable pipe", "pselect(0) on a readable pipe",
@@ -290,6 +291,10 @@ static void* at_entry(void* arg) {
         case OP_READ_FILE: r = read(e->file, &c, 1); break;
         case OP_PREAD: r = pread(e->file, &c, 1, 0); break;
         case OP_PWRITE: r = pwrite(e->file, &c, 1, 0); break;
+        case OP_PREADV: r = preadv(e->file, &iov, 1, 0); break;
+        case OP_PWRITEV: r = pwritev(e->file, &iov, 1, 0); break;
+        case OP_PREADV2: r = preadv2(e->pipe_r, &iov, 1, -1, 0); break;
+        case OP_PWRITEV2: r = pwritev2(e->pipe_w, &iov, 1, -1, 0); break;
         case OP_CLOSE: r = close(e->pipe_w); break;
         case OP_ACCEPT: r = accept(e->listener, NULL, NULL); break;
         case OP_CONNECT: {

@@ -1,5 +1,6 @@
-/* read, write, readv, writev, pread, pwrite on pipes, socketpairs, TCP
- * loopback and files: data, EOF, and the error paths. */
+/* read, write, readv, writev, pread, pwrite, preadv, pwritev, preadv2,
+ * pwritev2 on pipes, socketpairs, TCP loopback and files: data, EOF, and the
+ * error paths. */
 #include "diff.h"
 
 #include <limits.h>
@@ -372,6 +373,133 @@ static void files(void) {
     rep(A, "pwrite_ebadf", NULL);
 }
 
+/* The vector forms with an offset (preadv, pwritev) and with flags
+ * (preadv2, pwritev2): at the current position (-1) without flags they are
+ * readv/writev and wait as those do; RWF_NOWAIT, an offset, or a flag the
+ * file does not take get the kernel's own answer. */
+static void vectored_at(void) {
+    char a[4], b[8];
+    struct iovec in[2] = {{a, sizeof a}, {b, sizeof b}};
+    struct iovec out[2] = {{"abc", 3}, {"defgh", 5}};
+    volatile int bad_count = -1;
+
+    int p[2];
+    if (pipe(p) != 0) {
+        exit(3);
+    }
+    CALL(preadv2(p[0], in, 2, -1, RWF_NOWAIT));
+    rep(A, "preadv2_pipe_nowait_empty", NULL);
+    pid_t child = delayed_write(p[1], 150, "late-bytes");
+    long t0 = now_ms();
+    CALL(preadv2(p[0], in, 2, -1, 0));
+    rep(A, "preadv2_pipe_waits_for_writer", "waited>=100ms=%s first=%s second=%s", yesno(now_ms() - t0 >= 100),
+        dat(a, sizeof a), dat(b, g_ret - (long)sizeof a));
+    reap(child);
+    CALL(pwritev2(p[1], out, 2, -1, 0));
+    rep(A, "pwritev2_pipe", NULL);
+    CALL(preadv64v2(p[0], in, 2, -1, 0));
+    rep(A, "preadv64v2_pipe", "first=%s second=%s", dat(a, sizeof a), dat(b, g_ret - (long)sizeof a));
+    CALL(pwritev64v2(p[1], out, 1, -1, RWF_NOWAIT));
+    rep(A, "pwritev64v2_pipe_nowait", NULL);
+    CALL(preadv2(p[0], in, 1, -1, RWF_NOWAIT));
+    rep(A, "preadv2_pipe_nowait_data", "data=%s", dat(a, g_ret));
+    CALL(preadv2(p[0], in, 2, 0, 0));
+    rep(A, "preadv2_pipe_offset_espipe", NULL);
+    CALL(pwritev2(p[1], out, 2, 0, 0));
+    rep(A, "pwritev2_pipe_offset_espipe", NULL);
+    CALL(preadv(p[0], in, 2, 0));
+    rep(A, "preadv_pipe_espipe", NULL);
+    CALL(pwritev(p[1], out, 2, 0));
+    rep(A, "pwritev_pipe_espipe", NULL);
+    CALL(preadv2(p[0], in, bad_count, -1, 0));
+    rep(A, "preadv2_negative_iovcnt", NULL);
+    CALL(pwritev2(p[1], out, bad_count, -1, 0));
+    rep(A, "pwritev2_negative_iovcnt", NULL);
+    CALL(preadv2(p[0], in, 2, -1, 0x40000000));
+    rep(A, "preadv2_unknown_flag", NULL);
+    CALL(pwritev2(p[0], out, 2, -1, 0));
+    rep(A, "pwritev2_read_end_ebadf", NULL);
+
+    /* A full pipe: pwritev2 at the current position waits for a drainer. */
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    long filled = 0;
+    ssize_t w;
+    while ((w = write(p[1], g_big, 4096)) > 0) {
+        filled += w;
+    }
+    fcntl(p[1], F_SETFL, 0);
+    struct iovec page = {g_big, 4096};
+    CALL(pwritev2(p[1], &page, 1, -1, RWF_NOWAIT));
+    rep(A, "pwritev2_full_pipe_nowait", NULL);
+    fflush(stdout);
+    const pid_t drainer = fork();
+    if (drainer == 0) {
+        sleep_ms(150);
+        long left = filled + 4096;
+        while (left > 0) {
+            const ssize_t r = read(p[0], g_big, 65536);
+            if (r <= 0) {
+                _exit(1);
+            }
+            left -= r;
+        }
+        _exit(0);
+    }
+    t0 = now_ms();
+    CALL(pwritev2(p[1], &page, 1, -1, 0));
+    rep(A, "pwritev2_full_pipe_waits_for_space", "waited>=100ms=%s", yesno(now_ms() - t0 >= 100));
+    rep_val(A, "pwritev2_full_pipe_waits_for_space_child", 0, 0, "%s", reap(drainer));
+    close(p[0]);
+    close(p[1]);
+
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    CALL(preadv2(sv[0], in, 2, -1, RWF_NOWAIT));
+    rep(A, "preadv2_socket_nowait_empty", NULL);
+    child = delayed_write(sv[1], 150, "sock-data");
+    t0 = now_ms();
+    CALL(preadv2(sv[0], in, 2, -1, 0));
+    rep(A, "preadv2_socket_waits_for_writer", "waited>=100ms=%s first=%s second=%s", yesno(now_ms() - t0 >= 100),
+        dat(a, sizeof a), dat(b, g_ret - (long)sizeof a));
+    reap(child);
+    CALL(pwritev2(sv[1], out, 2, -1, 0));
+    rep(A, "pwritev2_socket", NULL);
+    CALL(preadv2(sv[0], in, 2, -1, 0));
+    rep(A, "preadv2_socket_data", "first=%s second=%s", dat(a, sizeof a), dat(b, g_ret - (long)sizeof a));
+    CALL(preadv(sv[0], in, 2, 0));
+    rep(A, "preadv_socket_espipe", NULL);
+    close(sv[1]);
+    CALL(preadv2(sv[0], in, 2, -1, 0));
+    rep(A, "preadv2_socket_eof", NULL);
+    close(sv[0]);
+
+    const int f = temp_file("0123456789");
+    CALL(preadv(f, in, 2, 1));
+    rep(A, "preadv_file", "first=%s second=%s offset_unchanged=%s", dat(a, sizeof a), dat(b, g_ret - (long)sizeof a),
+        yesno(lseek(f, 0, SEEK_CUR) == 0));
+    CALL(preadv(f, in, 2, -1));
+    rep(A, "preadv_negative_offset", NULL);
+    CALL(preadv2(f, in, 2, 6, 0));
+    rep(A, "preadv2_file_offset", "first=%s", dat(a, g_ret));
+    lseek(f, 2, SEEK_SET);
+    CALL(preadv2(f, in, 1, -1, 0));
+    rep(A, "preadv2_file_current", "data=%s now_at=%ld", dat(a, g_ret), (long)lseek(f, 0, SEEK_CUR));
+    CALL(pwritev(f, out, 2, 3));
+    rep(A, "pwritev_file", NULL);
+    CALL(pwritev2(f, out, 1, 0, RWF_DSYNC));
+    rep(A, "pwritev2_file_dsync", NULL);
+    CALL(preadv2(f, in, 2, 0, RWF_HIPRI));
+    rep(A, "preadv2_file_hipri", "first=%s second=%s", dat(a, g_ret < 4 ? g_ret : 4),
+        dat(b, g_ret - (long)sizeof a));
+    CALL(pwritev2(f, out, 1, 0, RWF_APPEND));
+    rep(A, "pwritev2_file_append", "size=%ld", (long)lseek(f, 0, SEEK_END));
+    close(f);
+    CALL(preadv2(closed_fd(), in, 2, -1, 0));
+    rep(A, "preadv2_ebadf", NULL);
+    CALL(pwritev(closed_fd(), out, 2, 0));
+    rep(A, "pwritev_ebadf", NULL);
+}
+
 /* SIGALRM during a blocking call. Without SA_RESTART the call fails with
  * EINTR; with it, the call goes on and returns the data. A writer child
  * ends the wait if the signal does not. */
@@ -450,6 +578,7 @@ int main(void) {
     pipes();
     sockets();
     files();
+    vectored_at();
     interrupted();
     return finish(A);
 }

@@ -2668,6 +2668,19 @@ struct Stream {
     }
 };
 
+// How a case reads or writes: read/write, readv/writev, or preadv2/pwritev2
+// at the current position without flags (which are readv/writev).
+enum class Call { plain, vector, vector2 };
+constexpr Call kCalls[] = {Call::plain, Call::vector, Call::vector2};
+
+const char* read_name(Call c) {
+    return c == Call::plain ? "read" : c == Call::vector ? "readv" : "preadv2";
+}
+
+const char* write_name(Call c) {
+    return c == Call::plain ? "write" : c == Call::vector ? "writev" : "pwritev2";
+}
+
 std::vector<char> pattern(std::size_t n) {
     std::vector<char> v(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -2697,17 +2710,20 @@ std::string drain_now(int fd) {
 
 BOOST_AUTO_TEST_CASE(reads_on_a_pipe_fifo_and_tty_wait_cooperatively_and_get_the_bytes) {
     for (const StreamKind k : kStreamKinds) {
-        for (const bool vectored : {false, true}) {
-            BOOST_TEST_CONTEXT(name_of(k) << (vectored ? " readv" : " read")) {
+        for (const Call call : kCalls) {
+            const bool vectored = call != Call::plain;
+            BOOST_TEST_CONTEXT(name_of(k) << " " << read_name(call)) {
                 Stream s(k);
                 Ticker ticker;
                 ssize_t r = 0;
                 char a[2] = {};
                 char b[16] = {};
                 auto reader = grove::spawn([&] {
-                    if (vectored) {
-                        struct iovec v[2] = {{a, sizeof a}, {b, sizeof b}};
+                    struct iovec v[2] = {{a, sizeof a}, {b, sizeof b}};
+                    if (call == Call::vector) {
                         r = ::readv(s.r, v, 2);
+                    } else if (call == Call::vector2) {
+                        r = ::preadv2(s.r, v, 2, -1, 0);
                     } else {
                         r = ::read(s.r, b, sizeof b);
                     }
@@ -2727,22 +2743,22 @@ BOOST_AUTO_TEST_CASE(reads_on_a_pipe_fifo_and_tty_wait_cooperatively_and_get_the
 
 BOOST_AUTO_TEST_CASE(writes_larger_than_the_buffer_of_a_pipe_fifo_and_tty_arrive_whole_and_in_order) {
     for (const StreamKind k : kStreamKinds) {
-        for (const bool vectored : {false, true}) {
-            BOOST_TEST_CONTEXT(name_of(k) << (vectored ? " writev" : " write")) {
+        for (const Call call : kCalls) {
+            BOOST_TEST_CONTEXT(name_of(k) << " " << write_name(call)) {
                 Stream s(k);
                 const std::size_t size = k == StreamKind::tty ? (256u << 10) : (1u << 20);
                 const std::vector<char> data = pattern(size);
                 Ticker ticker;
                 ssize_t w = 0;
                 auto writer = grove::spawn([&] {
-                    if (vectored) {
+                    if (call != Call::plain) {
                         // Uneven pieces: the first a few bytes, the second not a page multiple.
                         const std::size_t one = 3;
                         const std::size_t two = 70001;
                         struct iovec v[3] = {{const_cast<char*>(data.data()), one},
                                              {const_cast<char*>(data.data()) + one, two},
                                              {const_cast<char*>(data.data()) + one + two, size - one - two}};
-                        w = ::writev(s.w, v, 3);
+                        w = call == Call::vector ? ::writev(s.w, v, 3) : ::pwritev2(s.w, v, 3, -1, 0);
                     } else {
                         w = ::write(s.w, data.data(), size);
                     }
@@ -2781,40 +2797,45 @@ BOOST_AUTO_TEST_CASE(writes_larger_than_the_buffer_of_a_pipe_fifo_and_tty_arrive
 
 BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_reading_a_pipe_fifo_or_tty) {
     for (const StreamKind k : kStreamKinds) {
-        BOOST_TEST_CONTEXT(name_of(k)) {
-            Stream s(k);
-            ssize_t r = 0;
-            int err = 0;
-            auto f = grove::spawn([&] {
-                char c;
-                r = ::read(s.r, &c, 1);
-                err = errno;
-                grove::this_fiber::yield();
-            });
-            grove::this_fiber::sleep_for(30ms);
-            BOOST_REQUIRE(!f.ready());
-            f.kill();
-            if (settle(f, 1s, "killed reader")) {
-                BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+        for (const Call call : kCalls) {
+            BOOST_TEST_CONTEXT(name_of(k) << " " << read_name(call)) {
+                Stream s(k);
+                ssize_t r = 0;
+                int err = 0;
+                auto read_one = [&] {
+                    char c;
+                    struct iovec v{&c, 1};
+                    return call == Call::plain    ? ::read(s.r, &c, 1)
+                           : call == Call::vector ? ::readv(s.r, &v, 1)
+                                                  : ::preadv2(s.r, &v, 1, -1, 0);
+                };
+                auto f = grove::spawn([&] {
+                    r = read_one();
+                    err = errno;
+                    grove::this_fiber::yield();
+                });
+                grove::this_fiber::sleep_for(30ms);
+                BOOST_REQUIRE(!f.ready());
+                f.kill();
+                if (settle(f, 1s, "killed reader")) {
+                    BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+                }
+                BOOST_TEST(r == -1);
+                BOOST_TEST(err == ECANCELED);
+
+                const auto t = under_timeout(100ms, 2s, "reader under Timeout", read_one);
+                BOOST_TEST(t.r == -1);
+                BOOST_TEST(t.err == ETIMEDOUT);
+                BOOST_TEST(t.ms >= 95);
+                BOOST_TEST(t.raised);
+
+                // Nothing was taken from the stream by either: a byte written
+                // now is the next one read.
+                BOOST_TEST(::write(s.w, "z", 1) == 1);
+                char c = 0;
+                BOOST_TEST(::read(s.r, &c, 1) == 1);
+                BOOST_TEST(c == 'z');
             }
-            BOOST_TEST(r == -1);
-            BOOST_TEST(err == ECANCELED);
-
-            const auto t = under_timeout(100ms, 2s, "reader under Timeout", [&] {
-                char c;
-                return ::read(s.r, &c, 1);
-            });
-            BOOST_TEST(t.r == -1);
-            BOOST_TEST(t.err == ETIMEDOUT);
-            BOOST_TEST(t.ms >= 95);
-            BOOST_TEST(t.raised);
-
-            // Nothing was taken from the stream by either: a byte written
-            // now is the next one read.
-            BOOST_TEST(::write(s.w, "z", 1) == 1);
-            char c = 0;
-            BOOST_TEST(::read(s.r, &c, 1) == 1);
-            BOOST_TEST(c == 'z');
         }
     }
 }
@@ -2823,35 +2844,42 @@ BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_reading_a_pipe_fifo_or_tt
 BOOST_AUTO_TEST_CASE(kill_and_grove_timeout_of_a_fiber_writing_a_full_pipe_or_fifo_report_what_was_written) {
     for (const StreamKind k : {StreamKind::pipe, StreamKind::fifo}) {
         for (const bool by_kill : {true, false}) {
-            BOOST_TEST_CONTEXT(name_of(k) << (by_kill ? " kill" : " Timeout")) {
-                Stream s(k);
-                const std::vector<char> data = pattern(4u << 20);
-                ssize_t w = 0;
-                if (by_kill) {
-                    auto f = grove::spawn([&] {
-                        w = ::write(s.w, data.data(), data.size());
-                        grove::this_fiber::yield();
-                    });
-                    grove::this_fiber::sleep_for(50ms);
-                    BOOST_REQUIRE(!f.ready());
-                    f.kill();
-                    if (settle(f, 1s, "killed writer")) {
-                        BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+            for (const Call call : kCalls) {
+                BOOST_TEST_CONTEXT(name_of(k) << (by_kill ? " kill " : " Timeout ") << write_name(call)) {
+                    Stream s(k);
+                    const std::vector<char> data = pattern(4u << 20);
+                    auto write_all = [&] {
+                        struct iovec v{const_cast<char*>(data.data()), data.size()};
+                        return call == Call::plain    ? ::write(s.w, data.data(), data.size())
+                               : call == Call::vector ? ::writev(s.w, &v, 1)
+                                                      : ::pwritev2(s.w, &v, 1, -1, 0);
+                    };
+                    ssize_t w = 0;
+                    if (by_kill) {
+                        auto f = grove::spawn([&] {
+                            w = write_all();
+                            grove::this_fiber::yield();
+                        });
+                        grove::this_fiber::sleep_for(50ms);
+                        BOOST_REQUIRE(!f.ready());
+                        f.kill();
+                        if (settle(f, 1s, "killed writer")) {
+                            BOOST_CHECK_THROW(f.join(), grove::FiberExit);
+                        }
+                    } else {
+                        const auto t = under_timeout(100ms, 2s, "writer under Timeout", write_all);
+                        BOOST_TEST(t.raised);
+                        w = t.r;
                     }
-                } else {
-                    const auto t = under_timeout(100ms, 2s, "writer under Timeout",
-                                                 [&] { return ::write(s.w, data.data(), data.size()); });
-                    BOOST_TEST(t.raised);
-                    w = t.r;
+                    // The buffer's worth went in before the wait: the call says
+                    // so (as a blocking write cut short by a signal does), and
+                    // those bytes, no more and no fewer, are in the stream.
+                    BOOST_TEST(w > 0);
+                    BOOST_TEST(w < static_cast<ssize_t>(data.size()));
+                    const std::string left = drain_now(s.r);
+                    BOOST_TEST(left.size() == static_cast<std::size_t>(std::max<ssize_t>(w, 0)));
+                    BOOST_TEST((left == std::string(data.data(), left.size())));
                 }
-                // The buffer's worth went in before the wait: the call says
-                // so (as a blocking write cut short by a signal does), and
-                // those bytes, no more and no fewer, are in the stream.
-                BOOST_TEST(w > 0);
-                BOOST_TEST(w < static_cast<ssize_t>(data.size()));
-                const std::string left = drain_now(s.r);
-                BOOST_TEST(left.size() == static_cast<std::size_t>(std::max<ssize_t>(w, 0)));
-                BOOST_TEST((left == std::string(data.data(), left.size())));
             }
         }
     }
