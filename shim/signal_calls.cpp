@@ -279,7 +279,10 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
     const bool previous_restart = has(with_restart, sig);
     struct sigaction kernel_old{};
     int r;
-    if (act != nullptr && ((act->sa_flags & SA_SIGINFO) != 0 || (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN))) {
+    // SIG_DFL and SIG_IGN go to the kernel as they are, SA_SIGINFO or not:
+    // sa_handler and sa_sigaction share their storage, and the kernel reads
+    // 0 and 1 there as the default and ignore whatever the flags say.
+    if (act != nullptr && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
         struct sigaction k = *act;
         k.sa_sigaction = &trampoline;
         k.sa_flags |= SA_SIGINFO;

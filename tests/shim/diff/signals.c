@@ -773,6 +773,46 @@ static void sigaction_cases(void) {
     CALL((long)(signal(SIGKILL, on_usr2) == SIG_ERR));
     rep(A, "signal_kill_is_sig_err", NULL);
 
+    /* SIG_DFL and SIG_IGN with SA_SIGINFO: the kernel reads the shared
+     * handler field as the default or ignore action all the same. A signal
+     * then kills (in a child) or is dropped. */
+    static const int sigs[] = {SIGTERM, SIGUSR1, SIGPIPE};
+    static const char* const names[] = {"term", "usr1", "pipe"};
+    for (int i = 0; i < 3; ++i) {
+        for (int ignore = 0; ignore <= 1; ++ignore) {
+            char name[80];
+            fflush(stdout);
+            const pid_t child = fork();
+            if (child == 0) {
+                struct sigaction a;
+                memset(&a, 0, sizeof a);
+                a.sa_handler = on_usr1;
+                sigaction(sigs[i], &a, NULL); /* a handler first, then back */
+                memset(&a, 0, sizeof a);
+                a.sa_handler = ignore ? SIG_IGN : SIG_DFL;
+                a.sa_flags = SA_SIGINFO | SA_RESTART;
+                sigemptyset(&a.sa_mask);
+                if (sigaction(sigs[i], &a, NULL) != 0) {
+                    _exit(2);
+                }
+                raise(sigs[i]);
+                _exit(0);
+            }
+            int st = 0;
+            waitpid(child, &st, 0);
+            snprintf(name, sizeof name, "sigaction_siginfo_%s_%s_then_raise", ignore ? "ignore" : "default", names[i]);
+            rep_val(A, name, 0, 0, "%s", status_str(st));
+        }
+    }
+    memset(&act, 0, sizeof act);
+    act.sa_handler = SIG_IGN;
+    act.sa_flags = SA_SIGINFO;
+    install_and_look(SIGUSR1, &act, "sigaction_install_siginfo_ignore_old", "sigaction_query_siginfo_ignore");
+    memset(&act, 0, sizeof act);
+    act.sa_handler = SIG_DFL;
+    act.sa_flags = SA_SIGINFO | SA_RESTART;
+    install_and_look(SIGUSR1, &act, "sigaction_install_siginfo_default_old", "sigaction_query_siginfo_default");
+
     /* Errors. */
     memset(&act, 0, sizeof act);
     act.sa_handler = on_usr1;
