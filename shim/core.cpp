@@ -258,7 +258,7 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
 }
 
 Hub* hub_for_call() noexcept {
-    if (!ready.load(std::memory_order_acquire) || config.disabled) [[unlikely]] {
+    if (!ready.load(std::memory_order_acquire) || config.disabled || in_vfork_child()) [[unlikely]] {
         return nullptr;
     }
     Hub* h = Hub::current_if_any();
@@ -298,7 +298,7 @@ namespace {
 // GROVE_MAIN_HUB, GROVE_DISABLE), the fd need not be classified (an fstat
 // per new fd, and the table's pages).
 bool may_park() noexcept {
-    if (!ready.load(std::memory_order_acquire) || config.disabled) [[unlikely]] {
+    if (!ready.load(std::memory_order_acquire) || config.disabled || in_vfork_child()) [[unlikely]] {
         return false;
     }
     return Hub::current_if_any() != nullptr || (config.main_hub && is_main_thread());
@@ -339,17 +339,28 @@ void forget_in_hub(int fd) noexcept {
 }
 }  // namespace
 
+// A vfork child's fds are its own table's, and go with its exec: the
+// parent's entries and registrations stay as they are.
 void note_fd_created(int fd, FdKind kind, std::uint32_t extra) noexcept {
+    if (in_vfork_child()) [[unlikely]] {
+        return;
+    }
     fd_created(fd, kind, extra);
     forget_in_hub(fd);
 }
 
 void note_fd_duplicated(int from, int to) noexcept {
+    if (in_vfork_child()) [[unlikely]] {
+        return;
+    }
     fd_duplicated(from, to);
     forget_in_hub(to);
 }
 
 void note_fd_closing(int fd) noexcept {
+    if (in_vfork_child()) [[unlikely]] {
+        return;
+    }
     fd_released(fd);
     forget_in_hub(fd);
 }

@@ -353,7 +353,9 @@ int dup(int fd) noexcept {
 
 int dup2(int from, int to) noexcept {
     int r;
-    if (detail::own_fd_is(to)) [[unlikely]] {
+    // (In a vfork child the number is the child's to take: the library's fd
+    // there is a copy the exec closes.)
+    if (detail::own_fd_is(to) && !in_vfork_child()) [[unlikely]] {
         if (from == to) {
             errno = EBADF;  // dup2 of a number that is not open onto itself
             return -1;
@@ -369,8 +371,9 @@ int dup2(int from, int to) noexcept {
 }
 
 int dup3(int from, int to, int flags) noexcept {
-    const int r = detail::own_fd_is(to) && from != to ? onto_own_fd(to, [&] { return sys::dup3(from, to, flags); })
-                                                      : sys::dup3(from, to, flags);
+    const int r = detail::own_fd_is(to) && from != to && !in_vfork_child()
+                      ? onto_own_fd(to, [&] { return sys::dup3(from, to, flags); })
+                      : sys::dup3(from, to, flags);
     if (r >= 0) {
         note_fd_duplicated(from, r);
     }
@@ -378,7 +381,7 @@ int dup3(int from, int to, int flags) noexcept {
 }
 
 int close_range(unsigned int first, unsigned int last, int flags) noexcept {
-    if (first <= last && (flags & CLOSE_RANGE_CLOEXEC) == 0) {
+    if (first <= last && (flags & CLOSE_RANGE_CLOEXEC) == 0 && !in_vfork_child()) {
         // As close does, before the real call.
         fd_released_range(first, last);
         if (Hub* h = Hub::current_if_any()) {

@@ -15,6 +15,8 @@
 using namespace grove;
 using namespace grove::shim;
 
+__thread unsigned char grove::shim::vfork_child = 0;
+
 namespace {
 
 
@@ -197,3 +199,49 @@ pid_t fork(void) noexcept {
 }
 
 }  // extern "C"
+
+#if defined(__x86_64__)
+// vfork: glibc's, plus the flag (shim.hpp: vfork_child). The child runs on
+// the caller's stack, so the return address is held in a register across
+// the system call, as glibc does, and put back before each return. The
+// flag is 1 in the child and goes back to 0 when the parent resumes (the
+// child ran on the same memory and set it).
+__asm__(R"(
+    .text
+    .p2align 4
+    .globl vfork
+    .type vfork, @function
+    .globl __vfork
+    .type __vfork, @function
+vfork:
+__vfork:
+    .cfi_startproc
+    popq %rdi
+    .cfi_adjust_cfa_offset -8
+    .cfi_register %rip, %rdi
+    movl $58, %eax  # __NR_vfork
+    syscall
+    pushq %rdi
+    .cfi_adjust_cfa_offset 8
+    .cfi_rel_offset %rip, 0
+    cmpq $-4095, %rax
+    jae 1f
+    movq grove_shim_vfork_child@gottpoff(%rip), %rcx
+    testq %rax, %rax
+    setz %fs:(%rcx)
+    ret
+1:
+    negl %eax
+    pushq %rax
+    .cfi_adjust_cfa_offset 8
+    call __errno_location@PLT
+    popq %rcx
+    .cfi_adjust_cfa_offset -8
+    movl %ecx, (%rax)
+    movq $-1, %rax
+    ret
+    .cfi_endproc
+    .size vfork, .-vfork
+    .size __vfork, .-__vfork
+)");
+#endif

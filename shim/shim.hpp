@@ -48,6 +48,19 @@ using detail::Hub;
 using detail::kNoDeadline;
 using detail::Nanos;
 
+// Set on the thread that called vfork while its child runs: the child runs
+// on its parent's memory (the parent thread suspended until it execs or
+// exits), so every interposed call it makes passes straight through, and
+// nothing it does (a close, a dup2, a sigaction, a registration in the
+// hub, a park) lands in its parent's state. Written by the shim's vfork
+// (process_calls.cpp): 1 in the child, 0 again when the parent resumes.
+extern __thread unsigned char vfork_child asm("grove_shim_vfork_child")
+    __attribute__((visibility("hidden"), tls_model("initial-exec")));
+
+inline bool in_vfork_child() noexcept {
+    return vfork_child != 0;
+}
+
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {

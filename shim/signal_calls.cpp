@@ -269,6 +269,28 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
     if (!wrappable(sig)) {
         return sys::sigaction(sig, act, old);
     }
+    if (in_vfork_child()) [[unlikely]] {
+        // The child's actions are its own (its exec resets the handled
+        // ones), the records its parent's: they stay as they are, and a
+        // handler goes in as it is, not through the trampoline (which
+        // reads the records). An old action that is the trampoline is
+        // reported as the parent's program set it.
+        struct sigaction kernel_old{};
+        const int r = sys::sigaction(sig, act, &kernel_old);
+        if (r == 0 && old != nullptr) {
+            *old = kernel_old;
+            if ((kernel_old.sa_flags & SA_SIGINFO) != 0 && kernel_old.sa_sigaction == &trampoline) {
+                const bool siginfo = has(with_siginfo, sig);
+                old->sa_flags = (kernel_old.sa_flags & ~SA_SIGINFO) | (siginfo ? SA_SIGINFO : 0);
+                if (siginfo) {
+                    old->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handlers[sig]);
+                } else {
+                    old->sa_handler = reinterpret_cast<sighandler_t>(handlers[sig]);
+                }
+            }
+        }
+        return r;
+    }
     const std::uint64_t bit = std::uint64_t{1} << sig;
     const bool was_wrapped = has(wrapped, sig);
     if (act == nullptr && !was_wrapped) {

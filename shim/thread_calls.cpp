@@ -664,7 +664,8 @@ void green_cancel_hook(FiberCore* f, bool entering) noexcept {
 
 bool grove::shim::cancel_at_entry() noexcept {
     GreenThread* g = current_green();
-    if (g == nullptr || g->exiting_ || !g->cancel_pending_ || g->cancel_disabled_) {
+    // (A vfork child shares the thread's state but is no thread of it.)
+    if (g == nullptr || g->exiting_ || !g->cancel_pending_ || g->cancel_disabled_ || in_vfork_child()) {
         return false;
     }
     if (!g->cancel_armed_) {

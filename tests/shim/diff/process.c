@@ -1,4 +1,4 @@
-/* fork, waitpid/wait/wait4, signals around waits, pipes shared with child
+/* fork, vfork, waitpid/wait/wait4, signals around waits, pipes shared with child
  * processes (also across exec), and whole-program exchanges: a TCP echo
  * server in a child and a unix-socket ping-pong. */
 #include "diff.h"
@@ -295,6 +295,78 @@ static void traced(void) {
     isolated(A, "waitid_traced_child_stops_later_then_cont", traced_waitid_later, 5);
 }
 
+/* vfork: the child runs on its parent's memory until it execs or exits.
+ * What it closes, duplicates and resets is its own: afterwards the parent
+ * waits on the same fds and keeps its own signal action. */
+static volatile sig_atomic_t g_usr1;
+
+static void count_usr1(int s) {
+    (void)s;
+    ++g_usr1;
+}
+
+static void vfork_body(void) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        exit(3);
+    }
+    char c = 0;
+    pid_t w = delayed_write(sv[1], 50, "a");
+    CALL(read(sv[0], &c, 1));
+    rep(A, "vfork_read_before", "data=%c", c);
+    reap(w);
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = count_usr1;
+    act.sa_flags = SA_RESTART;
+    sigemptyset(&act.sa_mask);
+    sigaction(SIGUSR1, &act, NULL);
+
+    fflush(stdout);
+    const pid_t pid = vfork();
+    if (pid == 0) {
+        /* As a subprocess library's child does before its exec. */
+        close(sv[0]);
+        dup2(sv[1], 200);
+        close_range(3, 199, 0);
+        signal(SIGUSR1, SIG_DFL);
+        execl("/bin/true", "true", (char*)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    CALL(waitpid(pid, &st, 0));
+    rep_val(A, "vfork_child_exec", g_ret == pid, g_err, "%s", status_str(st));
+    w = delayed_write(sv[1], 100, "b");
+    const long t0 = now_ms();
+    CALL(read(sv[0], &c, 1));
+    rep(A, "vfork_read_after_child_closed_it", "data=%c waited>=50ms=%s", c, yesno(now_ms() - t0 >= 50));
+    reap(w);
+    struct sigaction old;
+    memset(&old, 0x5a, sizeof old);
+    CALL(sigaction(SIGUSR1, NULL, &old));
+    rep(A, "vfork_parent_action_kept", "handler=%s flags=%#x",
+        old.sa_handler == count_usr1 ? "count_usr1" : old.sa_handler == SIG_DFL ? "SIG_DFL" : "other",
+        (unsigned)old.sa_flags);
+    g_usr1 = 0;
+    raise(SIGUSR1);
+    rep_val(A, "vfork_parent_handler_runs", g_usr1, 0, NULL);
+
+    fflush(stdout);
+    const pid_t p2 = vfork();
+    if (p2 == 0) {
+        close(sv[0]);
+        _exit(7);
+    }
+    CALL(waitpid(p2, &st, 0));
+    rep_val(A, "vfork_child_exit_code", g_ret == p2, g_err, "%s", status_str(st));
+    w = delayed_write(sv[1], 50, "c");
+    CALL(read(sv[0], &c, 1));
+    rep(A, "vfork_read_after_second_child", "data=%c", c);
+    reap(w);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* Run as the exec'd child: report how stdin looks and what a read gives. */
 static int stdin_probe(void) {
     char buf[32];
@@ -460,6 +532,7 @@ int main(int argc, char** argv) {
     waits();
     errno_kept();
     traced();
+    isolated(A, "vfork_section", vfork_body, 10);
     signals();
     exec_probe("exec_child_inherits_waited_pipe", 0);
     exec_probe("exec_child_without_shim_inherits_waited_pipe", 1);
