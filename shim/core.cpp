@@ -327,6 +327,7 @@ std::uint32_t fd_bits_for_call(int fd, Hub*& hub) noexcept {
     if (hub == nullptr) {
         return kind_file;
     }
+    hub->count_call();  // before the call: a fiber whose fd is always ready still lets the others run
     hub->fd_sync(fd, e->life.load(std::memory_order_acquire));
     return bits;
 }

@@ -286,6 +286,7 @@ int poll(struct pollfd* fds, nfds_t n, int timeout) {
     if (hub == nullptr) {
         return sys::poll(fds, n, timeout);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     if (timeout == 0) {
         return looked(hub, sys::poll(fds, n, 0));
     }
@@ -298,6 +299,7 @@ int ppoll(struct pollfd* fds, nfds_t n, const struct timespec* ts, const sigset_
     if (hub == nullptr) {
         return sys::ppoll(fds, n, ts, mask);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     if (ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) {
         return looked(hub, sys::ppoll(fds, n, ts, mask));
     }
@@ -329,6 +331,7 @@ int select(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restr
     if (hub == nullptr) {
         return sys::select(nfds, r, w, e, tv);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     if (tv != nullptr && tv->tv_sec == 0 && tv->tv_usec == 0) {
         return looked(hub, sys::select(nfds, r, w, e, tv));
     }
@@ -365,6 +368,7 @@ int pselect(int nfds, fd_set* __restrict r, fd_set* __restrict w, fd_set* __rest
     if (hub == nullptr) {
         return sys::pselect(nfds, r, w, e, ts, mask);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     if (ts != nullptr && ts->tv_sec == 0 && ts->tv_nsec == 0) {
         return looked(hub, sys::pselect(nfds, r, w, e, ts, mask));
     }
@@ -384,6 +388,7 @@ int epoll_pwait(int ep, struct epoll_event* events, int max, int timeout, const 
     if (hub == nullptr) {
         return sys::epoll_pwait(ep, events, max, timeout, mask);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     if (timeout == 0) {
         return looked(hub, sys::epoll_pwait(ep, events, max, 0, mask));
     }
@@ -396,6 +401,7 @@ int epoll_pwait2(int ep, struct epoll_event* events, int max, const struct times
     if (hub == nullptr) {
         return sys::epoll_pwait2(ep, events, max, ts, mask);
     }
+    hub->count_call();  // a turn for the others now and then, ready or not (hub.hpp)
     struct timespec t{};
     std::uint64_t m;
     // A bad pointer, a malformed or a zero timeout, a bad mask pointer: the

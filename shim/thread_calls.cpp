@@ -761,6 +761,11 @@ bool mutex_is_real(pthread_mutex_t* m) noexcept {
 // Locks m for `tok`. `deadline_abs` (with `clock`) null: no deadline. EINVAL
 // for a bad time is reported only when the call has to wait, as glibc does.
 int mutex_lock(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs, bool interruptible) {
+    // A loop that takes a free mutex again and again (a flag polled under
+    // its lock) still lets the other green threads run now and then.
+    if (Hub* h = Hub::current_if_any(); h != nullptr && !h->in_hub_fiber()) {
+        h->count_call();
+    }
     const int type = m->kind & 3;
     const std::uint64_t tok = self_token();
     if (m->owner == 0) {
@@ -2039,7 +2044,13 @@ int pthread_spin_trylock(pthread_spinlock_t* l) noexcept {
     if (!green()) {
         return REAL(pthread_spin_trylock)(l);
     }
-    return __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) != 0 ? EBUSY : 0;
+    if (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) == 0) {
+        return 0;
+    }
+    if (Hub* h = Hub::current_if_any(); h != nullptr && !h->in_hub_fiber()) {
+        h->count_call();  // a spin on trylock lets the holder run now and then
+    }
+    return EBUSY;
 }
 
 int pthread_spin_unlock(pthread_spinlock_t* l) noexcept {

@@ -280,6 +280,7 @@ void Hub::after_switch(Transfer t) noexcept {
 }
 
 void Hub::switch_to(FiberCore* next) noexcept {
+    calls_ = 0;
     FiberCore* self = current_;
     if (next == self) {
         self->state = FiberState::running;

@@ -179,6 +179,22 @@ public:
         make_ready(current_);
         switch_to(next_to_run());
     }
+    // No preemption, but no starvation by calls that never wait either:
+    // the shim counts the calls it makes that could have waited; a fiber
+    // that makes kTurnCalls of them with no switch in between (a loop on
+    // an fd that is always ready) lets the others have a turn, the hub
+    // looking at fds and timers first, then goes on.
+    void count_call() noexcept {
+        if (++calls_ >= kTurnCalls) [[unlikely]] {
+            take_turn();
+        }
+    }
+    // The running fiber (never the hub's) goes to the back of the run
+    // queue, and the hub makes a turn of its loop.
+    void take_turn() noexcept {
+        make_ready(current_);
+        switch_to(&hub_fiber_);
+    }
     void kill(FiberCore* f) noexcept;
     std::size_t live_fibers() const noexcept { return live_; }
     void wait_quiet();
@@ -318,6 +334,7 @@ private:
     std::size_t fd_waiters_ = 0;  // fibers parked in wait_fd; 0 lets a busy
                                   // hub skip its non-blocking poll
     unsigned steps_ = 0;          // switches since the hub last polled
+    unsigned calls_ = 0;          // count_call()s since the last switch
     bool main_lost_ = false;      // a fork child whose main fiber stayed behind
     ListHook signal_waiters_;     // FiberCore::signal_hook of interruptible waits
     std::uint64_t interrupt_signals_ = 0;
@@ -326,6 +343,7 @@ private:
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 
     static constexpr unsigned kPollEvery = 64;
+    static constexpr unsigned kTurnCalls = 64;
     // user_data of the ring's multishot poll on the epoll fd (RingOps are
     // aligned addresses, Ring::kIgnore is 0).
     static constexpr std::uint64_t kEpollTag = 1;

@@ -3,8 +3,11 @@
  * has done its part: natively the kernel preempts the spinner, so the other
  * thread runs; green threads share one OS thread, so each such call that
  * finds nothing must give the others a turn, also to those parked on an fd
- * (a pipe fed by a child process). A spinner that starves the others gives
- * up after a bound and fails the transcript. */
+ * (a pipe fed by a child process). So must loops whose calls never wait
+ * because their fd is always ready or their lock always free (an event
+ * loop that keeps waking itself through an eventfd, a flag polled under a
+ * mutex). A spinner that starves the others gives up after a bound and
+ * fails the transcript. */
 #include "threads_test.h"
 
 #include <poll.h>
@@ -12,6 +15,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -283,6 +288,120 @@ static void child_spins(void) {
            si.si_pid == pid ? "yes" : "no", si.si_code, si.si_status, empty > 0 ? "yes" : "no");
 }
 
+/* Loops whose every call finds its fd ready or its lock free, so that no
+ * call ever waits, until the other thread has done its part. */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_spinlock_t g_spin;
+
+static void* hold_spin(void* arg) {
+    (void)arg;
+    CHECK(pthread_spin_lock(&g_spin) == 0);
+    atomic_store(&flag, 1);
+    usleep(30000);
+    CHECK(pthread_spin_unlock(&g_spin) == 0);
+    return NULL;
+}
+
+static void ready_spins(void) {
+    const double t0 = tt_now();
+    struct helper h;
+    const int efd = eventfd(0, EFD_CLOEXEC);
+    CHECK(efd >= 0);
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 3};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0);
+    const uint64_t one = 1;
+    uint64_t v;
+    for (int kind = 0; kind <= 1; ++kind) {
+        helper_start(&h, kind);
+        while (!atomic_load(&flag)) {
+            CHECK(write(efd, &one, sizeof one) == sizeof one);
+            note(epoll_wait(ep, &ev, 1, -1) == 1 ? 0 : 1);
+            CHECK(read(efd, &v, sizeof v) == sizeof v);
+            spin_check(t0, "epoll_wait(-1) on a ready eventfd");
+        }
+        helper_end(&h, kind == 0 ? "epoll_wait(-1) always ready, sleeper" : "epoll_wait(-1) always ready, relay");
+    }
+    helper_start(&h, 0);
+    while (!atomic_load(&flag)) {
+        CHECK(write(efd, &one, sizeof one) == sizeof one);
+        struct pollfd pf = {efd, POLLIN, 0};
+        note(poll(&pf, 1, 10) == 1 ? 0 : 1);
+        CHECK(read(efd, &v, sizeof v) == sizeof v);
+        spin_check(t0, "poll(10) on a ready eventfd");
+    }
+    helper_end(&h, "poll(10) always ready, sleeper");
+    close(ep);
+    close(efd);
+
+    int p[2];
+    CHECK(pipe(p) == 0);
+    helper_start(&h, 0);
+    while (!atomic_load(&flag)) {
+        char c;
+        CHECK(write(p[1], "x", 1) == 1);
+        note(read(p[0], &c, 1) == 1 ? 0 : 1);
+        spin_check(t0, "pipe write+read");
+    }
+    helper_end(&h, "pipe write+read always ready, sleeper");
+    close(p[0]);
+    close(p[1]);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    helper_start(&h, 1);
+    while (!atomic_load(&flag)) {
+        char c;
+        CHECK(send(sv[1], "y", 1, 0) == 1);
+        note(recv(sv[0], &c, 1, 0) == 1 ? 0 : 1);
+        spin_check(t0, "socket send+recv");
+    }
+    helper_end(&h, "socket send+recv always ready, relay");
+    close(sv[0]);
+    close(sv[1]);
+
+    helper_start(&h, 0);
+    for (;;) {
+        CHECK(pthread_mutex_lock(&g_lock) == 0);
+        const int seen = atomic_load(&flag);
+        CHECK(pthread_mutex_unlock(&g_lock) == 0);
+        if (seen) {
+            break;
+        }
+        spin_check(t0, "flag polled under a mutex");
+    }
+    helper_end(&h, "flag polled under a free mutex, sleeper");
+    helper_start(&h, 0);
+    for (;;) {
+        const int r = pthread_mutex_trylock(&g_lock);
+        note(r);
+        if (r == 0) {
+            CHECK(pthread_mutex_unlock(&g_lock) == 0);
+        }
+        if (atomic_load(&flag)) {
+            break;
+        }
+        spin_check(t0, "trylock of a free mutex");
+    }
+    helper_end(&h, "trylock of a free mutex until the flag, sleeper");
+
+    CHECK(pthread_spin_init(&g_spin, PTHREAD_PROCESS_PRIVATE) == 0);
+    atomic_store(&flag, 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, hold_spin, NULL) == 0);
+    while (!atomic_load(&flag)) {
+        usleep(1000);
+    }
+    long busy = 0;
+    while (pthread_spin_trylock(&g_spin) != 0) {
+        ++busy;
+        spin_check(t0, "spin_trylock of a held spinlock");
+    }
+    CHECK(pthread_spin_unlock(&g_spin) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    printf("spin_trylock until the holder unlocks: busy first=%s\n", busy > 0 ? "yes" : "no");
+    CHECK(pthread_spin_destroy(&g_spin) == 0);
+}
+
 static void* spin_forever(void* arg) {
     (void)arg;
     atomic_store(&flag, 1);
@@ -312,6 +431,7 @@ int main(void) {
     flag_spins();
     fd_spins();
     child_spins();
+    ready_spins();
     cancel_spinner();
     printf("end\n");
     fflush(stdout);
