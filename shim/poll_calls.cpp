@@ -150,12 +150,12 @@ struct MaskScope {
     bool on = false;
     explicit MaskScope(const sigset_t* mask) noexcept {
         if (mask != nullptr) {
-            on = pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
+            on = sys::pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
         }
     }
     ~MaskScope() {
         if (on) {
-            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
     }
 };

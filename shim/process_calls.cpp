@@ -188,8 +188,12 @@ int sched_yield(void) noexcept {
 }
 
 pid_t fork(void) noexcept {
+    masks_fork_prepare();
     const pid_t pid = sys::fork();
-    if (pid == 0) {
+    if (pid != 0) {
+        masks_fork_parent();
+    } else {
+        masks_fork_child();
         note_fork_child();
         if (Hub* hub = Hub::current_if_any()) {
             hub->after_fork_child();

@@ -61,6 +61,13 @@ inline bool in_vfork_child() noexcept {
     return vfork_child != 0;
 }
 
+// Green threads' signal masks around fork (thread_calls.cpp): the child is
+// handed the forking thread's own mask; the parent's OS thread goes back to
+// what all its threads block.
+void masks_fork_prepare() noexcept;
+void masks_fork_parent() noexcept;
+void masks_fork_child() noexcept;
+
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {

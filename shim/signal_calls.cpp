@@ -151,7 +151,7 @@ public:
         sigset_t old;
         sigemptyset(&block);
         std::memcpy(&block, &want, sizeof want);
-        if (pthread_sigmask(SIG_BLOCK, &block, &old) != 0) {
+        if (sys::pthread_sigmask(SIG_BLOCK, &block, &old) != 0) {
             return;
         }
         added_ = want & ~low_bits(&old);
@@ -162,7 +162,7 @@ public:
             sigset_t unblock;
             sigemptyset(&unblock);
             std::memcpy(&unblock, &added_, sizeof added_);
-            pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+            sys::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
         }
     }
     bool blocked_any() const noexcept { return added_ != 0; }
@@ -399,10 +399,10 @@ int sigsuspend(const sigset_t* mask) {
         // its handler at once, and that must end this call.
         SignalWindow window(hub);
         sigset_t old;
-        const bool swapped = pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
+        const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
         park_until_handler(hub);
         if (swapped) {
-            pthread_sigmask(SIG_SETMASK, &old, nullptr);
+            sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
     }
     errno = EINTR;

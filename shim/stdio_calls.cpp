@@ -1557,7 +1557,7 @@ int system(const char* command) {
     sigset_t old_mask;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &chld, &old_mask);
+    sys::pthread_sigmask(SIG_BLOCK, &chld, &old_mask);
 
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
@@ -1585,7 +1585,7 @@ int system(const char* command) {
     posix_spawnattr_destroy(&attr);
 
     const int saved = errno;
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+    sys::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     if (system_users.fetch_sub(1) == 1) {
         sys::sigaction(SIGINT, &saved_int, nullptr);
         sys::sigaction(SIGQUIT, &saved_quit, nullptr);

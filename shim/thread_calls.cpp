@@ -363,6 +363,7 @@ struct GreenExit {
 void run_tsd_destructors(Tsd& tsd) noexcept;
 
 class GreenThread;
+void masks_leave(GreenThread* g) noexcept;
 
 // What a green pthread_t points to. A real pthread_t points to glibc's
 // struct pthread, whose first word is a pointer: it never equals the magic.
@@ -382,6 +383,7 @@ public:
             std::terminate();  // as an exception escaping a thread's start routine
         }
         run_tsd_destructors(tsd_);
+        masks_leave(this);
     }
     ~GreenThread() override { rec_.magic = 0; }
     pthread_t id() noexcept { return reinterpret_cast<pthread_t>(&rec_); }
@@ -403,6 +405,8 @@ public:
     void* return_to_ = nullptr;    // the armed call's real return address
     __pthread_unwind_buf_t* cleanup_ = nullptr;  // newest C cleanup buffer
     _Unwind_Exception unwind_{};   // the forced unwind towards cleanup_
+    std::uint64_t sigmask_ = 0;    // its signal mask (signals 1-64, bit sig - 1)
+    unsigned mask_epoch_ = 0;      // counted in the masks' tally of that epoch (0: not counted)
 };
 
 GreenThread* as_green(pthread_t t) noexcept {
@@ -421,6 +425,168 @@ GreenThread* current_green() noexcept {
     }
     return static_cast<GreenThread*>(t);
 }
+
+// ---- signal masks -------------------------------------------------------------
+//
+// Each green thread has its own signal mask, as each thread has. The OS
+// thread they share blocks a signal only while every one of them (and the
+// main thread) blocks it: a process-directed signal is then taken as the
+// kernel would hand it to some thread that does not block it, and a worker
+// that blocks everything leaves the main thread's pause() its signals. A
+// query answers the caller's own mask, and fork hands the child the
+// forking thread's. Kept from the first green thread on (until then the OS
+// thread's mask is the one thread's); on the main thread only, where green
+// threads run. Signals 32 and 33 are glibc's own and never blocked.
+
+struct Masks {
+    bool on = false;
+    unsigned epoch = 1;                  // a fork child starts a new tally
+    std::uint64_t main = 0;              // the main thread's (and plain fibers')
+    std::uint64_t applied = 0;           // what the OS thread blocks now
+    std::uint32_t unblocked[64] = {};    // threads not blocking signal i + 1
+};
+Masks g_masks;
+
+constexpr std::uint64_t kUnblockable = (std::uint64_t{1} << (SIGKILL - 1)) | (std::uint64_t{1} << (SIGSTOP - 1)) |
+                                       (std::uint64_t{1} << 31) | (std::uint64_t{1} << 32);
+
+std::uint64_t low64(const sigset_t* set) noexcept {
+    std::uint64_t bits;
+    std::memcpy(&bits, set, sizeof bits);
+    return bits;
+}
+
+void tally(std::uint64_t mask, int delta) noexcept {
+    for (int i = 0; i < 64; ++i) {
+        if ((mask & (std::uint64_t{1} << i)) == 0) {
+            g_masks.unblocked[i] += static_cast<std::uint32_t>(delta);
+        }
+    }
+}
+
+// The OS thread blocks what every thread blocks.
+void apply_masks() noexcept {
+    std::uint64_t blocked = 0;
+    for (int i = 0; i < 64; ++i) {
+        if (g_masks.unblocked[i] == 0) {
+            blocked |= std::uint64_t{1} << i;
+        }
+    }
+    blocked &= ~kUnblockable;
+    if (blocked != g_masks.applied) {
+        sigset_t set;
+        sigemptyset(&set);
+        std::memcpy(&set, &blocked, sizeof blocked);
+        sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+        g_masks.applied = blocked;
+    }
+}
+
+void masks_start() noexcept {
+    if (g_masks.on) {
+        return;
+    }
+    sigset_t now;
+    sys::pthread_sigmask(SIG_SETMASK, nullptr, &now);
+    g_masks.main = low64(&now) & ~kUnblockable;
+    g_masks.applied = g_masks.main;
+    std::memset(g_masks.unblocked, 0, sizeof g_masks.unblocked);
+    tally(g_masks.main, 1);
+    if (GreenThread* g = current_green(); g != nullptr && g->mask_epoch_ != g_masks.epoch) {
+        // A fork child's forking green thread (its mask is the OS thread's).
+        g->sigmask_ = g_masks.main;
+        g->mask_epoch_ = g_masks.epoch;
+        tally(g->sigmask_, 1);
+    }
+    g_masks.on = true;
+}
+
+std::uint64_t& mask_of(GreenThread* g) noexcept {
+    return g != nullptr ? g->sigmask_ : g_masks.main;
+}
+
+void masks_join(GreenThread* child, GreenThread* creator) noexcept {
+    masks_start();
+    child->sigmask_ = mask_of(creator);  // a new thread inherits its creator's mask
+    child->mask_epoch_ = g_masks.epoch;
+    tally(child->sigmask_, 1);
+}
+
+void masks_leave(GreenThread* g) noexcept {
+    if (g->mask_epoch_ == g_masks.epoch && g_masks.on) {
+        g->mask_epoch_ = 0;
+        tally(g->sigmask_, -1);
+        apply_masks();
+    }
+}
+
+// pthread_sigmask for the running green context: 0 or an error number.
+int green_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+    std::uint64_t& mine = mask_of(current_green());
+    std::uint64_t want = mine;
+    if (set != nullptr) {
+        sigset_t copy;
+        if (!copy_from_user(&copy, set, sizeof copy)) {
+            return EFAULT;
+        }
+        const std::uint64_t bits = low64(&copy) & ~kUnblockable;
+        switch (how) {
+            case SIG_BLOCK: want = mine | bits; break;
+            case SIG_UNBLOCK: want = mine & ~bits; break;
+            case SIG_SETMASK: want = bits; break;
+            default: return EINVAL;
+        }
+    }
+    if (old != nullptr) {
+        sigset_t out;
+        sigemptyset(&out);
+        std::memcpy(&out, &mine, sizeof mine);
+        if (!copy_to_user(old, &out, sizeof out)) {
+            return EFAULT;
+        }
+    }
+    if (want != mine) {
+        tally(mine, -1);
+        tally(want, 1);
+        mine = want;
+        apply_masks();
+    }
+    return 0;
+}
+
+}  // namespace
+
+// fork (process_calls.cpp): the child is handed the forking thread's mask,
+// and starts a new tally at its next green thread.
+void grove::shim::masks_fork_prepare() noexcept {
+    if (green() && g_masks.on) {
+        const std::uint64_t mine = mask_of(current_green());
+        if (mine != g_masks.applied) {
+            sigset_t set;
+            sigemptyset(&set);
+            std::memcpy(&set, &mine, sizeof mine);
+            sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+        }
+    }
+}
+
+void grove::shim::masks_fork_parent() noexcept {
+    if (green() && g_masks.on && mask_of(current_green()) != g_masks.applied) {
+        sigset_t set;
+        sigemptyset(&set);
+        std::memcpy(&set, &g_masks.applied, sizeof g_masks.applied);
+        sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+    }
+}
+
+void grove::shim::masks_fork_child() noexcept {
+    if (g_masks.on) {
+        g_masks.on = false;
+        ++g_masks.epoch;
+    }
+}
+
+namespace {
 
 // ---- unwinding: pthread_exit and acted-on cancellation ------------------------
 
@@ -1261,6 +1427,26 @@ extern "C" {
 
 // ---- threads ------------------------------------------------------------------------
 
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+    if (!green() || !g_masks.on || in_vfork_child()) {
+        return sys::pthread_sigmask(how, set, old);
+    }
+    return green_sigmask(how, set, old);
+}
+
+int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+    if (!green() || !g_masks.on || in_vfork_child()) {
+        using Fn = int (*)(int, const sigset_t*, sigset_t*);
+        return GROVE_LIBC("sigprocmask", Fn)(how, set, old);
+    }
+    const int e = green_sigmask(how, set, old);
+    if (e != 0) {
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
 int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* arg) {
     if (!green()) {
         return REAL(pthread_create)(thread, attr, start, arg);
@@ -1287,9 +1473,11 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
     }
     t->start_ = start;
     t->arg_ = arg;
+    masks_join(t, current_green());
     try {
         detail::spawn_task(t, SpawnOptions{stack, nullptr}, 0);
     } catch (...) {
+        masks_leave(t);
         delete t;
         return EAGAIN;
     }

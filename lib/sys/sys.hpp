@@ -94,6 +94,7 @@ namespace grove::sys {
     X(sleep, unsigned int, (unsigned int s), (s))                                                     \
     X(usleep, int, (useconds_t u), (u))                                                               \
     X(sigaction, int, (int s, const struct sigaction* a, struct sigaction* o), (s, a, o))             \
+    X(pthread_sigmask, int, (int h, const sigset_t* s, sigset_t* o), (h, s, o))                      \
     X(pause, int, (), ())                                                                             \
     X(sigsuspend, int, (const sigset_t* m), (m))                                                      \
     X(sigwait, int, (const sigset_t* s, int* sig), (s, sig))                                          \

@@ -1,0 +1,165 @@
+/* Signal masks are per thread: a worker that blocks every signal leaves
+ * the main thread its own mask, its queries, its signals (a process-wide
+ * kill reaches the thread that does not block it) and its children's mask
+ * at fork. Natively each pthread has its own mask; green threads share one
+ * OS thread, whose mask must not be the last caller's. */
+#include "threads_test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static atomic_int g_stage;
+static volatile sig_atomic_t g_usr1;
+static volatile sig_atomic_t g_usr2;
+
+static void on_usr1(int s) {
+    (void)s;
+    ++g_usr1;
+}
+
+static void on_usr2(int s) {
+    (void)s;
+    ++g_usr2;
+}
+
+static int blocked(int sig) {
+    sigset_t cur;
+    CHECK(pthread_sigmask(SIG_SETMASK, NULL, &cur) == 0);
+    return sigismember(&cur, sig);
+}
+
+static void wait_stage(int s) {
+    while (atomic_load(&g_stage) < s) {
+        usleep(1000);
+    }
+}
+
+/* The SigBlk line of an exec'd child of this thread. */
+static void child_mask(const char* who) {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    fflush(stdout);
+    const pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl("/bin/grep", "grep", "SigBlk", "/proc/self/status", (char*)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[128] = {0};
+    ssize_t n = 0, r;
+    while ((r = read(p[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) {
+        n += r;
+    }
+    close(p[0]);
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    printf("%s: exec'd child %s", who, buf);
+}
+
+static void* grandchild(void* arg) {
+    (void)arg;
+    printf("thread made by the blocking worker: USR2 blocked=%d TERM blocked=%d\n", blocked(SIGUSR2),
+           blocked(SIGTERM));
+    return NULL;
+}
+
+/* Blocks everything, then works while main waits for its signals. */
+static void* worker(void* arg) {
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    CHECK(pthread_sigmask(SIG_SETMASK, &all, NULL) == 0);
+    printf("worker: TERM blocked=%d KILL blocked=%d\n", blocked(SIGTERM), blocked(SIGKILL));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, grandchild, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    child_mask("worker");
+    atomic_store(&g_stage, 1);
+    wait_stage(2);
+    /* Main waits in sigsuspend: the signal can only go to main. */
+    CHECK(kill(getpid(), SIGUSR1) == 0);
+    wait_stage(3);
+    return NULL;
+}
+
+/* Leaves SIGUSR2 unblocked while main blocks it. */
+static void* usr2_taker(void* arg) {
+    (void)arg;
+    printf("taker: USR2 blocked=%d\n", blocked(SIGUSR2));
+    atomic_store(&g_stage, 5);
+    while (g_usr2 == 0) {
+        usleep(1000);
+    }
+    return NULL;
+}
+
+int main(void) {
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_usr1;
+    sigemptyset(&act.sa_mask);
+    CHECK(sigaction(SIGUSR1, &act, NULL) == 0);
+    act.sa_handler = on_usr2;
+    act.sa_flags = SA_RESTART;
+    CHECK(sigaction(SIGUSR2, &act, NULL) == 0);
+
+    pthread_t w;
+    CHECK(pthread_create(&w, NULL, worker, NULL) == 0);
+    wait_stage(1);
+    printf("main after the worker blocked everything: TERM blocked=%d USR1 blocked=%d\n", blocked(SIGTERM),
+           blocked(SIGUSR1));
+    child_mask("main");
+    /* Blocked until sigsuspend takes it: it cannot come too early. */
+    sigset_t usr1, wait_mask;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &wait_mask) == 0);
+    atomic_store(&g_stage, 2);
+    const int r = sigsuspend(&wait_mask);
+    printf("main sigsuspend: ret=%d %s usr1 handled=%d\n", r, tt_err(errno), (int)g_usr1);
+    CHECK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL) == 0);
+    atomic_store(&g_stage, 3);
+    CHECK(pthread_join(w, NULL) == 0);
+
+    /* Errors and what cannot be blocked, through both calls. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGKILL);
+    sigaddset(&set, SIGSTOP);
+    sigaddset(&set, SIGHUP);
+    CHECK(sigprocmask(SIG_BLOCK, &set, NULL) == 0);
+    printf("main: HUP blocked=%d KILL blocked=%d STOP blocked=%d\n", blocked(SIGHUP), blocked(SIGKILL),
+           blocked(SIGSTOP));
+    errno = 0;
+    const int bad = sigprocmask(99, &set, NULL);
+    printf("sigprocmask(99): ret=%d %s\n", bad, tt_err(errno));
+    printf("pthread_sigmask(99): %s\n", tt_err(pthread_sigmask(99, &set, NULL)));
+    sigset_t old;
+    printf("pthread_sigmask(99, NULL): %s\n", tt_err(pthread_sigmask(99, NULL, &old)));
+    CHECK(sigprocmask(SIG_UNBLOCK, &set, &old) == 0);
+    printf("main: HUP was blocked=%d, now=%d\n", sigismember(&old, SIGHUP), blocked(SIGHUP));
+
+    /* Main blocks SIGUSR2; a thread made before that still takes it. */
+    atomic_store(&g_stage, 4);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, usr2_taker, NULL) == 0);
+    wait_stage(5);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    CHECK(pthread_sigmask(SIG_BLOCK, &set, NULL) == 0);
+    CHECK(kill(getpid(), SIGUSR2) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    printf("main: USR2 blocked=%d, handled by the thread that takes it=%d\n", blocked(SIGUSR2), (int)g_usr2);
+    child_mask("main with USR2 blocked");
+    printf("end\n");
+    fflush(stdout);
+    tt_report_threads();
+    return 0;
+}
