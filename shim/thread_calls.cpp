@@ -456,6 +456,18 @@ std::uint64_t low64(const sigset_t* set) noexcept {
     return bits;
 }
 
+sigset_t as_set(std::uint64_t bits) noexcept {
+    sigset_t set;
+    sigemptyset(&set);
+    std::memcpy(&set, &bits, sizeof bits);
+    return set;
+}
+
+void set_os_mask(std::uint64_t bits) noexcept {
+    const sigset_t set = as_set(bits);
+    sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+}
+
 void tally(std::uint64_t mask, int delta) noexcept {
     for (int i = 0; i < 64; ++i) {
         if ((mask & (std::uint64_t{1} << i)) == 0) {
@@ -474,10 +486,7 @@ void apply_masks() noexcept {
     }
     blocked &= ~kUnblockable;
     if (blocked != g_masks.applied) {
-        sigset_t set;
-        sigemptyset(&set);
-        std::memcpy(&set, &blocked, sizeof blocked);
-        sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+        set_os_mask(blocked);
         g_masks.applied = blocked;
     }
 }
@@ -538,9 +547,7 @@ int green_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
         }
     }
     if (old != nullptr) {
-        sigset_t out;
-        sigemptyset(&out);
-        std::memcpy(&out, &mine, sizeof mine);
+        const sigset_t out = as_set(mine);
         if (!copy_to_user(old, &out, sizeof out)) {
             return EFAULT;
         }
@@ -562,20 +569,14 @@ void grove::shim::masks_fork_prepare() noexcept {
     if (green() && g_masks.on) {
         const std::uint64_t mine = mask_of(current_green());
         if (mine != g_masks.applied) {
-            sigset_t set;
-            sigemptyset(&set);
-            std::memcpy(&set, &mine, sizeof mine);
-            sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+            set_os_mask(mine);
         }
     }
 }
 
 void grove::shim::masks_fork_parent() noexcept {
     if (green() && g_masks.on && mask_of(current_green()) != g_masks.applied) {
-        sigset_t set;
-        sigemptyset(&set);
-        std::memcpy(&set, &g_masks.applied, sizeof g_masks.applied);
-        sys::pthread_sigmask(SIG_SETMASK, &set, nullptr);
+        set_os_mask(g_masks.applied);
     }
 }
 
