@@ -491,10 +491,21 @@ void apply_masks() noexcept {
     }
 }
 
+// Whether the green context of f leaves one of `signals` (bit s for signal
+// s) unblocked: the kernel would hand the signal to such a thread.
+bool takes_signal(const FiberCore* f, std::uint64_t signals) noexcept {
+    const detail::TaskBase* t = f->task;
+    const std::uint64_t mask = t != nullptr && typeid(*t) == typeid(GreenThread)
+                                   ? static_cast<const GreenThread*>(t)->sigmask_
+                                   : g_masks.main;
+    return ((signals >> 1) & ~mask) != 0;
+}
+
 void masks_start() noexcept {
     if (g_masks.on) {
         return;
     }
+    Hub::current().set_signal_taker(&takes_signal);
     sigset_t now;
     sys::pthread_sigmask(SIG_SETMASK, nullptr, &now);
     g_masks.main = low64(&now) & ~kUnblockable;
@@ -584,6 +595,9 @@ void grove::shim::masks_fork_child() noexcept {
     if (g_masks.on) {
         g_masks.on = false;
         ++g_masks.epoch;
+        if (Hub* h = Hub::current_if_any()) {
+            h->set_signal_taker(nullptr);
+        }
     }
 }
 

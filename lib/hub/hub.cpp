@@ -515,11 +515,38 @@ std::atomic<std::uint64_t> Hub::signal_count{0};
 void Hub::deliver_signals() noexcept {
     interrupt_signals_ = signals_pending.exchange(0, std::memory_order_acq_rel);
     const std::uint64_t now = signal_count.load(std::memory_order_acquire);
+    auto fiber_of = [](ListHook* h) {
+        return reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
+    };
+    auto interruptible = [now](const FiberCore* f) { return f->signal_epoch < now && f->waiter != nullptr; };
+    if (signal_taker_ != nullptr && signal_waiters_.next != &signal_waiters_) {
+        FiberCore* target = nullptr;
+        bool found = signal_taker_(&main_fiber_, interrupt_signals_);
+        if (found) {
+            target = main_fiber_.signal_hook.linked() && interruptible(&main_fiber_) ? &main_fiber_ : nullptr;
+        } else {
+            for (ListHook* h = signal_waiters_.next; h != &signal_waiters_; h = h->next) {
+                FiberCore* f = fiber_of(h);
+                if (interruptible(f) && signal_taker_(f, interrupt_signals_)) {
+                    target = f;
+                    found = true;
+                    break;
+                }
+            }
+        }
+        if (found) {
+            if (target != nullptr) {
+                target->signal_hook.unlink();
+                unpark(*target->waiter, WakeReason::interrupted);
+            }
+            return;
+        }
+    }
     ListHook* h = signal_waiters_.next;
     while (h != &signal_waiters_) {
         ListHook* next = h->next;
-        auto* f = reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
-        if (f->signal_epoch < now && f->waiter != nullptr) {
+        FiberCore* f = fiber_of(h);
+        if (interruptible(f)) {
             h->unlink();
             unpark(*f->waiter, WakeReason::interrupted);
         }

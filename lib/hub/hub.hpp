@@ -273,6 +273,15 @@ public:
     static std::atomic<std::uint64_t> signal_count;
     // The signals that interrupted the most recent `interrupted` wake-up.
     std::uint64_t interrupt_signals() const noexcept { return interrupt_signals_; }
+    // Which waits a signal that ran a handler interrupts. Without a taker,
+    // every interruptible wait that began before it (each fiber stands for
+    // a thread blocked in the kernel). With one (the shim's green threads,
+    // on their hub), one wait, as the kernel hands a process-wide signal to
+    // one thread: the main fiber's if `takes(main, signals)`, whether or not
+    // it waits, else the first waiting fiber that takes them; if none does,
+    // every one, as without a taker. `signals` has bit s for signal s.
+    using SignalTaker = bool (*)(const FiberCore* f, std::uint64_t signals) noexcept;
+    void set_signal_taker(SignalTaker takes) noexcept { signal_taker_ = takes; }
 
     // In a child just forked: the hub keeps only the running fiber (as fork
     // keeps only the calling thread). Other fibers are dropped unrun, the
@@ -338,6 +347,7 @@ private:
     bool main_lost_ = false;      // a fork child whose main fiber stayed behind
     ListHook signal_waiters_;     // FiberCore::signal_hook of interruptible waits
     std::uint64_t interrupt_signals_ = 0;
+    SignalTaker signal_taker_ = nullptr;
     void deliver_signals() noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)

@@ -2,7 +2,9 @@
  * the main thread its own mask, its queries, its signals (a process-wide
  * kill reaches the thread that does not block it) and its children's mask
  * at fork. Natively each pthread has its own mask; green threads share one
- * OS thread, whose mask must not be the last caller's. */
+ * OS thread, whose mask must not be the last caller's. And a process-wide
+ * signal interrupts one thread's wait (the kernel's pick, the main thread
+ * first), not every thread's. */
 #include "threads_test.h"
 
 #include <pthread.h>
@@ -100,6 +102,55 @@ static void* usr2_taker(void* arg) {
     return NULL;
 }
 
+static int g_pipe[3][2];
+static volatile sig_atomic_t g_chld;
+
+static void on_chld(int s) {
+    (void)s;
+    ++g_chld;
+}
+
+static void* reader(void* arg) {
+    char c;
+    const ssize_t r = read(g_pipe[(long)arg][0], &c, 1);
+    const int e = errno;
+    printf("reader %ld: read=%ld %s\n", (long)arg, (long)r, r < 0 ? tt_err(e) : "");
+    return NULL;
+}
+
+/* Three threads wait in read, main in usleep, when a child's exit sends
+ * SIGCHLD, whose handler has no SA_RESTART: the main thread takes it. */
+static void one_interrupted(void) {
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_chld;
+    sigemptyset(&act.sa_mask);
+    CHECK(sigaction(SIGCHLD, &act, NULL) == 0);
+    pthread_t t[3];
+    for (long i = 0; i < 3; ++i) {
+        CHECK(pipe(g_pipe[i]) == 0);
+        CHECK(pthread_create(&t[i], NULL, reader, (void*)i) == 0);
+    }
+    usleep(50000);
+    fflush(stdout);
+    const pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        _exit(0);
+    }
+    const int r = usleep(2000000);
+    const int e = errno;
+    printf("main usleep: ret=%d %s chld handled=%d\n", r, r < 0 ? tt_err(e) : "", (int)g_chld);
+    for (long i = 0; i < 3; ++i) {
+        CHECK(write(g_pipe[i][1], "x", 1) == 1);
+        CHECK(pthread_join(t[i], NULL) == 0);
+        close(g_pipe[i][0]);
+        close(g_pipe[i][1]);
+    }
+    CHECK(waitpid(pid, NULL, 0) == pid);
+    signal(SIGCHLD, SIG_DFL);
+}
+
 int main(void) {
     struct sigaction act;
     memset(&act, 0, sizeof act);
@@ -158,6 +209,7 @@ int main(void) {
     CHECK(pthread_join(t, NULL) == 0);
     printf("main: USR2 blocked=%d, handled by the thread that takes it=%d\n", blocked(SIGUSR2), (int)g_usr2);
     child_mask("main with USR2 blocked");
+    one_interrupted();
     printf("end\n");
     fflush(stdout);
     tt_report_threads();
