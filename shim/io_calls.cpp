@@ -443,8 +443,7 @@ ssize_t preadv(int fd, const struct iovec* iov, int n, off_t off) {
 }
 
 ssize_t preadv64(int fd, const struct iovec* iov, int n, off_t off) {
-    GROVE_CANCELLATION_POINT(-1);
-    return sys::preadv(fd, iov, n, off);
+    return preadv(fd, iov, n, off);
 }
 
 ssize_t pwritev(int fd, const struct iovec* iov, int n, off_t off) {
@@ -453,8 +452,7 @@ ssize_t pwritev(int fd, const struct iovec* iov, int n, off_t off) {
 }
 
 ssize_t pwritev64(int fd, const struct iovec* iov, int n, off_t off) {
-    GROVE_CANCELLATION_POINT(-1);
-    return sys::pwritev(fd, iov, n, off);
+    return pwritev(fd, iov, n, off);
 }
 
 ssize_t recv(int fd, void* buf, size_t n, int flags) {

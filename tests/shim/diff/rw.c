@@ -129,6 +129,34 @@ static void stream_cases(const char* kind, int w, int r, int is_socket) {
 #undef NAME
 }
 
+/* Fills the pipe p (its write end made non-blocking for that, then
+ * blocking again) and starts a child that, after 150 ms, drains it and one
+ * more page: a write of a page meanwhile waits for room. */
+static pid_t fill_then_drain_later(int p[2]) {
+    fcntl(p[1], F_SETFL, O_NONBLOCK);
+    long filled = 0;
+    ssize_t w;
+    while ((w = write(p[1], g_big, 4096)) > 0) {
+        filled += w;
+    }
+    fcntl(p[1], F_SETFL, 0);
+    fflush(stdout);
+    const pid_t drainer = fork();
+    if (drainer == 0) {
+        sleep_ms(150);
+        long left = filled + 4096;
+        while (left > 0) {
+            const ssize_t r = read(p[0], g_big, 65536);
+            if (r <= 0) {
+                _exit(1);
+            }
+            left -= r;
+        }
+        _exit(0);
+    }
+    return drainer;
+}
+
 static void pipes(void) {
     int p[2];
     char buf[16];
@@ -202,27 +230,7 @@ static void pipes(void) {
     if (pipe(p) != 0) {
         exit(3);
     }
-    fcntl(p[1], F_SETFL, O_NONBLOCK);
-    long filled = 0;
-    ssize_t w;
-    while ((w = write(p[1], g_big, 4096)) > 0) {
-        filled += w;
-    }
-    fcntl(p[1], F_SETFL, 0);
-    fflush(stdout);
-    const pid_t drainer = fork();
-    if (drainer == 0) {
-        sleep_ms(150);
-        long left = filled + 4096;
-        while (left > 0) {
-            const ssize_t r = read(p[0], g_big, 65536);
-            if (r <= 0) {
-                _exit(1);
-            }
-            left -= r;
-        }
-        _exit(0);
-    }
+    const pid_t drainer = fill_then_drain_later(p);
     const long t1 = now_ms();
     CALL(write(p[1], g_big, 4096));
     rep(A, "pipe_write_waits_for_space", "waited>=100ms=%s", yesno(now_ms() - t1 >= 100));
@@ -421,30 +429,10 @@ static void vectored_at(void) {
     rep(A, "pwritev2_read_end_ebadf", NULL);
 
     /* A full pipe: pwritev2 at the current position waits for a drainer. */
-    fcntl(p[1], F_SETFL, O_NONBLOCK);
-    long filled = 0;
-    ssize_t w;
-    while ((w = write(p[1], g_big, 4096)) > 0) {
-        filled += w;
-    }
-    fcntl(p[1], F_SETFL, 0);
+    const pid_t drainer = fill_then_drain_later(p);
     struct iovec page = {g_big, 4096};
     CALL(pwritev2(p[1], &page, 1, -1, RWF_NOWAIT));
     rep(A, "pwritev2_full_pipe_nowait", NULL);
-    fflush(stdout);
-    const pid_t drainer = fork();
-    if (drainer == 0) {
-        sleep_ms(150);
-        long left = filled + 4096;
-        while (left > 0) {
-            const ssize_t r = read(p[0], g_big, 65536);
-            if (r <= 0) {
-                _exit(1);
-            }
-            left -= r;
-        }
-        _exit(0);
-    }
     t0 = now_ms();
     CALL(pwritev2(p[1], &page, 1, -1, 0));
     rep(A, "pwritev2_full_pipe_waits_for_space", "waited>=100ms=%s", yesno(now_ms() - t0 >= 100));
