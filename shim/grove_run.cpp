@@ -46,8 +46,9 @@ const char* const kUsage =
     "unless set: pthreads become fibers on one OS thread, the main thread's hub\n"
     "starting with the first; native keeps OS threads), GROVE_MAIN_HUB (1: the\n"
     "main thread makes its hub at its first call that could wait, even with\n"
-    "nothing else to run), GROVE_THREAD_STACK_SIZE, GROVE_RESOLVER (thread or\n"
-    "ares).\n";
+    "nothing else to run), GROVE_THREAD_STACK_SIZE, GROVE_THREAD_TLS (own:\n"
+    "each green thread has its own thread-local variables; shared), GROVE_RESOLVER\n"
+    "(thread or ares).\n";
 
 [[noreturn]] void die(int code, const char* fmt, const char* arg) {
     std::fprintf(stderr, "grove-run: ");

@@ -68,6 +68,17 @@ void masks_fork_prepare() noexcept;
 void masks_fork_parent() noexcept;
 void masks_fork_child() noexcept;
 
+// Green threads' own thread-local variables (thread_tls.cpp). The hub's
+// copying functions, or null when green threads share the OS thread's
+// (GROVE_THREAD_TLS=shared, or nothing to keep apart); worked out at the
+// first call.
+const Hub::TlsImages* green_tls_images() noexcept;
+// A new thread's image (the initial values), or null (none needed, or no memory).
+void* new_green_tls() noexcept;
+void free_green_tls(void* image) noexcept;
+// Whether p is in the running thread's copied variables.
+bool in_green_tls(const void* p) noexcept;
+
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {

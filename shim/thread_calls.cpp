@@ -72,6 +72,7 @@
 #include <exception>
 #include <new>
 #include <typeinfo>
+#include <vector>
 
 #include "preload_runtime.hpp"
 #include "shim.hpp"
@@ -382,10 +383,28 @@ public:
         } catch (...) {
             std::terminate();  // as an exception escaping a thread's start routine
         }
+        // As glibc's threads end: thread_local destructors, then keys'.
+        run_tls_destructors();
         run_tsd_destructors(tsd_);
         masks_leave(this);
+        if (tls_ != nullptr) {
+            Hub::current().forget_tls(tls_);
+            core_->tls = nullptr;
+            free_green_tls(tls_);
+            tls_ = nullptr;
+        }
     }
-    ~GreenThread() override { rec_.magic = 0; }
+    ~GreenThread() override {
+        rec_.magic = 0;
+        free_green_tls(tls_);  // never started
+    }
+    void run_tls_destructors() {
+        while (!tls_dtors_.empty()) {
+            const TlsDtor d = tls_dtors_.back();
+            tls_dtors_.pop_back();
+            d.fn(d.obj);
+        }
+    }
     pthread_t id() noexcept { return reinterpret_cast<pthread_t>(&rec_); }
 
     ThreadRec rec_{kThreadMagic, this};
@@ -406,6 +425,12 @@ public:
     __pthread_unwind_buf_t* cleanup_ = nullptr;  // newest C cleanup buffer
     _Unwind_Exception unwind_{};   // the forced unwind towards cleanup_
     std::uint64_t sigmask_ = 0;    // its signal mask (signals 1-64, bit sig - 1)
+    void* tls_ = nullptr;          // its thread-local image (thread_tls.cpp), if any
+    struct TlsDtor {
+        void (*fn)(void*);
+        void* obj;
+    };
+    std::vector<TlsDtor> tls_dtors_;  // its thread_local objects' destructors, in order made
     unsigned mask_epoch_ = 0;      // counted in the masks' tally of that epoch (0: not counted)
 };
 
@@ -1488,6 +1513,14 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
     }
     t->start_ = start;
     t->arg_ = arg;
+    const Hub::TlsImages* images = green_tls_images();
+    if (images != nullptr) {
+        t->tls_ = new_green_tls();
+        if (t->tls_ == nullptr) {
+            delete t;
+            return EAGAIN;
+        }
+    }
     masks_join(t, current_green());
     try {
         detail::spawn_task(t, SpawnOptions{stack, nullptr}, 0);
@@ -1495,6 +1528,10 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
         masks_leave(t);
         delete t;
         return EAGAIN;
+    }
+    if (images != nullptr) {
+        t->core_->tls = t->tls_;
+        Hub::current().set_tls_images(images);
     }
     *thread = t->id();
     if (detach == PTHREAD_CREATE_DETACHED) {
@@ -1627,6 +1664,26 @@ void pthread_exit(void* value) {
     }
     REAL(pthread_exit)(value);
     __builtin_unreachable();
+}
+
+// A thread_local object's destructor (libstdc++'s __cxa_thread_atexit
+// lands here): one in a green thread's own image runs when that green
+// thread ends; others (the OS threads', grove's own) go to glibc.
+using ThreadAtexitFn = int (*)(void (*)(void*), void*, void*);
+int __cxa_thread_atexit_impl(void (*fn)(void*), void* obj, void* dso) noexcept {
+    if (green()) {
+        GreenThread* g = current_green();
+        if (g != nullptr && g->tls_ != nullptr && in_green_tls(obj)) {
+            try {
+                g->tls_dtors_.push_back({fn, obj});
+            } catch (...) {
+                std::fputs("grove: out of memory registering a thread_local destructor\n", stderr);
+                std::abort();
+            }
+            return 0;
+        }
+    }
+    return GROVE_LIBC("__cxa_thread_atexit_impl", ThreadAtexitFn)(fn, obj, dso);
 }
 
 pthread_t pthread_self(void) noexcept {

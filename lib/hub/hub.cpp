@@ -287,6 +287,9 @@ void Hub::switch_to(FiberCore* next) noexcept {
         return;
     }
     self->saved_errno = *errno_;
+    if (next->tls != tls_loaded_ && next != &hub_fiber_) [[unlikely]] {
+        load_tls(next->tls);
+    }
     current_ = next;
     next->state = FiberState::running;
     sanitizer_start_switch(&self->san, next->san, self->state == FiberState::dead);
@@ -294,6 +297,26 @@ void Hub::switch_to(FiberCore* next) noexcept {
     // Resumed: `self` runs again (see note 1).
     after_switch(t);
     *errno_ = self->saved_errno;
+}
+
+void Hub::load_tls(void* image) noexcept {
+    if (tls_home_ == nullptr) {
+        tls_home_.reset(new (std::nothrow) std::byte[tls_images_->size]);
+        if (tls_home_ == nullptr) {
+            std::fputs("grove: out of memory for the thread's thread-local image\n", stderr);
+            std::abort();
+        }
+    }
+    tls_images_->save(tls_loaded_ != nullptr ? tls_loaded_ : tls_home_.get());
+    tls_images_->load(image != nullptr ? image : tls_home_.get());
+    tls_loaded_ = image;
+}
+
+void Hub::forget_tls(const void* image) noexcept {
+    if (image != nullptr && tls_loaded_ == image) {
+        tls_images_->load(tls_home_.get());
+        tls_loaded_ = nullptr;
+    }
 }
 
 // Takes a stack for a fiber about to run for the first time. A fiber killed
@@ -590,6 +613,7 @@ FiberCore* Hub::new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept {
     f->timeouts = nullptr;
     f->waiter = nullptr;
     f->saved_errno = 0;
+    f->tls = nullptr;
     f->san = {};
     f->ctx = nullptr;
     t->core_ = f;

@@ -98,6 +98,7 @@ struct FiberCore {
     ListHook signal_hook;           // in Hub::signal_waiters_ while so parked
     unsigned no_interrupt = 0;      // >0: every park is uninterruptible
     std::size_t stack_size = 0;     // asked for at spawn (0: default)
+    void* tls = nullptr;            // its own thread-local image (Hub::TlsImages); null: the thread's
     const char* name() const noexcept;
 };
 
@@ -283,6 +284,24 @@ public:
     using SignalTaker = bool (*)(const FiberCore* f, std::uint64_t signals) noexcept;
     void set_signal_taker(SignalTaker takes) noexcept { signal_taker_ = takes; }
 
+    // Thread-local images (the shim's green threads). A fiber whose `tls`
+    // is set has its own copy of the program's thread-local variables; the
+    // live copy is in the thread's TLS block, and the hub swaps it at a
+    // switch to a fiber whose image is not the one loaded: `save` copies
+    // the live variables into an image, `load` copies an image into them.
+    // The hub fiber runs on whatever is loaded; every other fiber (main,
+    // fibers without an image) shares the thread's own, which the hub
+    // keeps in a buffer of `size` bytes while another is loaded.
+    struct TlsImages {
+        void (*save)(void* image) noexcept;
+        void (*load)(const void* image) noexcept;
+        std::size_t size;
+    };
+    void set_tls_images(const TlsImages* images) noexcept { tls_images_ = images; }
+    // `image` is about to be freed (its fiber is ending): if it is the one
+    // loaded, the thread's own is loaded back, and `image` is not saved.
+    void forget_tls(const void* image) noexcept;
+
     // In a child just forked: the hub keeps only the running fiber (as fork
     // keeps only the calling thread). Other fibers are dropped unrun, the
     // poller is a new epoll set (the parent's is shared across fork), no fd
@@ -349,6 +368,10 @@ private:
     std::uint64_t interrupt_signals_ = 0;
     SignalTaker signal_taker_ = nullptr;
     void deliver_signals() noexcept;
+    const TlsImages* tls_images_ = nullptr;
+    void* tls_loaded_ = nullptr;  // the image in the TLS block (null: the thread's own)
+    std::unique_ptr<std::byte[]> tls_home_;  // the thread's own while another is loaded
+    void load_tls(void* image) noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 

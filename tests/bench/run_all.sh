@@ -11,7 +11,8 @@
 #   ECHO_SECS  seconds measured per echo run (3); HTTP_SECS per wrk run (5)
 #   SCALE_1M   runs of the 1,000,000-fiber scale row (1; 0 skips it: it needs
 #              ~5 GiB of memory and ~2 minutes here)
-#   SKIP       space-separated parts to leave out: micro shim startup scale echo http
+#   SKIP       space-separated parts to leave out: micro shim startup green_tls scale
+#              echo http
 #
 # Every table reports medians over RUNS runs (repetitions interleaved across
 # the servers compared), with each figure's ratio to the baseline measured
@@ -76,6 +77,28 @@ if ! skip startup; then
             --grove-run "$BUILD/shim/grove-run" -- $prog
         echo
     done
+fi
+
+if ! skip green_tls; then
+    say "green-thread switches with their own thread-local variables"
+    echo "## Green-thread switches and thread-local variables"
+    echo
+    echo "Two threads handing off through two semaphores, ns per switch (median"
+    echo "of 7 reps of 100k round trips), pinned to CPU 1: OS threads, green threads"
+    echo "each with its own \`__thread\` variables (GROVE_THREAD_TLS=own, the default:"
+    echo "copied at each switch), and green threads sharing them (=shared)."
+    echo
+    echo "| __thread bytes | OS threads | green, own | green, shared | own ÷ shared |"
+    echo "|---:|---:|---:|---:|---:|"
+    for bytes in 64 4096; do
+        prog="$BUILD/tests/bench/bench_green_tls_$bytes"
+        os=$(taskset -c 1 "$prog" | sed -n 's/.*: \([0-9.]*\) ns.*/\1/p')
+        own=$(GROVE_THREAD_TLS=own taskset -c 1 "$BUILD/shim/grove-run" "$prog" | sed -n 's/.*: \([0-9.]*\) ns.*/\1/p')
+        shared=$(GROVE_THREAD_TLS=shared taskset -c 1 "$BUILD/shim/grove-run" "$prog" | sed -n 's/.*: \([0-9.]*\) ns.*/\1/p')
+        ratio=$(awk -v a="$own" -v b="$shared" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }')
+        echo "| $bytes | $os | $own | $shared | $ratio |"
+    done
+    echo
 fi
 
 if ! skip scale; then

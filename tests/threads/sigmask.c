@@ -136,6 +136,7 @@ static void one_interrupted(void) {
     const pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        usleep(200000);  /* exits once main surely waits in usleep */
         _exit(0);
     }
     const int r = usleep(2000000);
