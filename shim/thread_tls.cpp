@@ -26,6 +26,7 @@
 #include <dlfcn.h>
 #include <link.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -49,7 +50,7 @@ struct Span {
 constexpr int kMaxSpans = 64;
 
 struct Layout {
-    int state = 0;  // 0 not computed, 1 on, 2 off
+    int state = 0;  // while computing: 1 on, 2 off
     int spans_used = 0;
     Span spans[kMaxSpans];
     std::size_t size = 0;
@@ -58,6 +59,9 @@ struct Layout {
     Hub::TlsImages images{};
 };
 Layout g_layout;
+// 0 not computed, 3 being computed (by the first thread to get here), then
+// g_layout.state.
+std::atomic<int> g_state{0};
 
 std::byte* thread_pointer() noexcept {
     return static_cast<std::byte*>(__builtin_thread_pointer());
@@ -164,10 +168,18 @@ void compute_layout() noexcept {
 namespace grove::shim {
 
 const Hub::TlsImages* green_tls_images() noexcept {
-    if (g_layout.state == 0) {
-        compute_layout();
+    int state = g_state.load(std::memory_order_acquire);
+    if (state == 0 || state == 3) [[unlikely]] {
+        int expected = 0;
+        if (g_state.compare_exchange_strong(expected, 3, std::memory_order_acquire)) {
+            compute_layout();
+            g_state.store(g_layout.state, std::memory_order_release);
+        }
+        while ((state = g_state.load(std::memory_order_acquire)) == 3) {
+            __builtin_ia32_pause();  // another thread's walk: microseconds
+        }
     }
-    return g_layout.state == 1 ? &g_layout.images : nullptr;
+    return state == 1 ? &g_layout.images : nullptr;
 }
 
 void* new_green_tls() noexcept {
@@ -192,7 +204,7 @@ void free_green_tls(void* image) noexcept {
 }
 
 bool in_green_tls(const void* p) noexcept {
-    if (g_layout.state != 1) {
+    if (g_state.load(std::memory_order_acquire) != 1) {
         return false;
     }
     std::byte* tp = thread_pointer();

@@ -27,6 +27,7 @@ __thread long zeroed[16];  // .tbss: starts zero in every thread
 
 constexpr int kThreads = 4;
 pthread_barrier_t barrier;
+int plain_result[kThreads][2];
 
 void* plain_tls(void* arg) {
     const int id = static_cast<int>(reinterpret_cast<long>(arg));
@@ -45,7 +46,8 @@ void* plain_tls(void* arg) {
     for (int i = 0; i < 16; ++i) {
         kept = kept && zeroed[i] == (i == id ? id + 1 : 0);
     }
-    std::printf("plain %d: fresh %d kept %d\n", id, fresh ? 1 : 0, kept ? 1 : 0);
+    plain_result[id][0] = fresh ? 1 : 0;
+    plain_result[id][1] = kept ? 1 : 0;
     return nullptr;
 }
 
@@ -60,6 +62,9 @@ void case_plain() {
     }
     for (pthread_t& x : t) {
         pthread_join(x, nullptr);
+    }
+    for (int i = 0; i < kThreads; ++i) {
+        std::printf("plain %d: fresh %d kept %d\n", i, plain_result[i][0], plain_result[i][1]);
     }
     pthread_barrier_destroy(&barrier);
     std::printf("plain main: kept %d\n", counter == 1 && std::strcmp(label, "main") == 0 && zeroed[15] == 99);
