@@ -76,7 +76,11 @@ const Hub::TlsImages* green_tls_images() noexcept;
 // A new thread's image (the initial values), or null (none needed, or no memory).
 void* new_green_tls() noexcept;
 void free_green_tls(void* image) noexcept;
-// Whether p is in the running thread's copied variables.
+// The running green thread is ending: the thread's own variables are
+// loaded back, and its image and the blocks glibc made for it are freed.
+void end_green_tls(Hub& hub, void* image) noexcept;
+// Whether an object at p belongs to the running green thread (in its
+// copied variables, or outside the shared static TLS block).
 bool in_green_tls(const void* p) noexcept;
 
 // The settings, read from the environment once, at load or at the first

@@ -388,9 +388,8 @@ public:
         run_tsd_destructors(tsd_);
         masks_leave(this);
         if (tls_ != nullptr) {
-            Hub::current().forget_tls(tls_);
             core_->tls = nullptr;
-            free_green_tls(tls_);
+            end_green_tls(Hub::current(), tls_);
             tls_ = nullptr;
         }
     }

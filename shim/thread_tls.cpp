@@ -12,8 +12,13 @@
 // dl_iterate_phdr). Not copied: libc's (errno, which the hub keeps per fiber
 // anyway, malloc's per-thread cache, which fibers of one thread may share
 // as they never run at once), grove's own (per OS thread by design), a
-// sanitizer runtime's, and a library dlopen'ed later (its variables stay
-// shared, as before).
+// sanitizer runtime's. A library dlopen'ed later keeps its variables in
+// blocks that glibc allocates per thread on first use and finds through
+// the thread's dtv (the table of each module's block, in the thread
+// descriptor): each green thread has its own dtv, swapped with the image
+// (one pointer), so it gets blocks of its own too, freed when it ends. A
+// library dlopen'ed later whose variables glibc put in the static block
+// (initial-exec TLS) stays shared.
 //
 // Why copies and not a thread pointer per green thread: switching %fs
 // takes an arch_prctl system call (3.3 us here, the CPU lacking
@@ -24,6 +29,7 @@
 // (jemalloc, userspace RCU) still sees one object. README says so.
 
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 
 #include <atomic>
@@ -49,6 +55,16 @@ struct Span {
 
 constexpr int kMaxSpans = 64;
 
+// glibc's dtv (2.26 and later): d[-1] its length, d[0] its generation,
+// d[1..length] each module's block; d is at offset 8 of x86-64's thread
+// descriptor (tcbhead_t). An image keeps its dtv pointer in its first word.
+struct DtvEntry {
+    void* val;      // the block, or kUnallocated; d[-1] and d[0] hold counts here
+    void* to_free;  // what glibc malloc'ed for it (dynamic blocks only)
+};
+void* const kUnallocated = reinterpret_cast<void*>(-1L);
+constexpr std::size_t kDtvSlot = 16;  // the image's first bytes
+
 struct Layout {
     int state = 0;  // while computing: 1 on, 2 off
     int spans_used = 0;
@@ -56,6 +72,7 @@ struct Layout {
     std::size_t size = 0;
     std::byte* tp = nullptr;  // the computing thread's pointer (for the walk)
     std::size_t static_size = 0;
+    bool dtv = false;  // green threads have dtvs of their own
     Hub::TlsImages images{};
 };
 Layout g_layout;
@@ -70,6 +87,12 @@ std::byte* thread_pointer() noexcept {
 bool inside(const void* p, const std::byte* base, std::size_t size) noexcept {
     const auto* b = static_cast<const std::byte*>(p);
     return b >= base && b < base + size;
+}
+
+// In the running thread's static TLS block (just below its thread pointer).
+bool in_static_block(const void* p) noexcept {
+    std::byte* tp = thread_pointer();
+    return p >= tp - g_layout.static_size && p < tp;
 }
 
 int note_module(dl_phdr_info* info, std::size_t, void* arg) noexcept {
@@ -93,13 +116,11 @@ int note_module(dl_phdr_info* info, std::size_t, void* arg) noexcept {
         return 0;
     }
     // libc's, grove's own (libgrove and the shim, or the preload library
-    // that holds both).
-    if (inside(&errno, data, size) || inside(&detail::tls_hub, data, size) || inside(&vfork_child, data, size)) {
-        return 0;
-    }
+    // that holds both), a sanitizer runtime's.
     const char* name = info->dlpi_name != nullptr ? info->dlpi_name : "";
-    if (std::strstr(name, "san.so") != nullptr) {
-        return 0;  // a sanitizer runtime's per-thread state is the OS thread's
+    if (inside(&errno, data, size) || inside(&detail::tls_hub, data, size) || inside(&vfork_child, data, size) ||
+        std::strstr(name, "san.so") != nullptr) {
+        return 0;
     }
     if (l->spans_used == kMaxSpans) {
         l->state = 2;  // too many to copy at every switch: leave them shared
@@ -115,9 +136,16 @@ int note_module(dl_phdr_info* info, std::size_t, void* arg) noexcept {
     return 0;
 }
 
+DtvEntry*& live_dtv() noexcept {
+    return *reinterpret_cast<DtvEntry**>(thread_pointer() + 8);
+}
+
 void save_image(void* image) noexcept {
     std::byte* tp = thread_pointer();
     auto* out = static_cast<std::byte*>(image);
+    if (g_layout.dtv) {
+        std::memcpy(out, &live_dtv(), sizeof(DtvEntry*));
+    }
     for (int i = 0; i < g_layout.spans_used; ++i) {
         const Span& s = g_layout.spans[i];
         std::memcpy(out + s.image_at, tp + s.at, s.size);
@@ -127,6 +155,9 @@ void save_image(void* image) noexcept {
 void load_image(const void* image) noexcept {
     std::byte* tp = thread_pointer();
     const auto* in = static_cast<const std::byte*>(image);
+    if (g_layout.dtv) {
+        std::memcpy(&live_dtv(), in, sizeof(DtvEntry*));
+    }
     for (int i = 0; i < g_layout.spans_used; ++i) {
         const Span& s = g_layout.spans[i];
         std::memcpy(tp + s.at, in + s.image_at, s.size);
@@ -155,9 +186,16 @@ void compute_layout() noexcept {
     info(&l.static_size, &align);
     l.tp = thread_pointer();
     l.state = 1;
+#if defined(__x86_64__)
+    // The dtv's layout (entries of two words) dates from glibc 2.26.
+    unsigned major = 0;
+    unsigned minor = 0;
+    l.dtv = std::sscanf(gnu_get_libc_version(), "%u.%u", &major, &minor) == 2 && (major > 2 || minor >= 26);
+#endif
+    l.size = l.dtv ? kDtvSlot : 0;
     ::dl_iterate_phdr(note_module, &l);
     if (l.state != 1 || l.size == 0) {
-        l.state = 2;  // nothing to keep apart (a C program without __thread)
+        l.state = 2;  // nothing to keep apart
         return;
     }
     l.images = Hub::TlsImages{save_image, load_image, l.size};
@@ -196,11 +234,49 @@ void* new_green_tls() noexcept {
         std::memcpy(image + s.image_at, s.init, s.init_size);
         std::memset(image + s.image_at + s.init_size, 0, s.size - s.init_size);
     }
+    if (g_layout.dtv) {
+        // A copy of the running thread's dtv with the static blocks (shared:
+        // their contents are the image's) and no dynamic one: glibc makes
+        // those on first use, as for a new thread.
+        const DtvEntry* cur = live_dtv();
+        const auto length = reinterpret_cast<std::size_t>(cur[-1].val);
+        auto* all = static_cast<DtvEntry*>(std::malloc((length + 2) * sizeof(DtvEntry)));
+        if (all == nullptr) {
+            std::free(image);
+            return nullptr;
+        }
+        std::memcpy(all, cur - 1, (length + 2) * sizeof(DtvEntry));
+        DtvEntry* dtv = all + 1;
+        for (std::size_t i = 1; i <= length; ++i) {
+            if (!in_static_block(dtv[i].val)) {
+                dtv[i] = DtvEntry{kUnallocated, nullptr};
+            }
+        }
+        std::memcpy(image, &dtv, sizeof dtv);
+    }
     return image;
 }
 
 void free_green_tls(void* image) noexcept {
+    if (image == nullptr) {
+        return;
+    }
+    if (g_layout.dtv) {
+        DtvEntry* dtv = nullptr;
+        std::memcpy(&dtv, image, sizeof dtv);
+        const auto length = reinterpret_cast<std::size_t>(dtv[-1].val);
+        for (std::size_t i = 1; i <= length; ++i) {
+            std::free(dtv[i].to_free);
+        }
+        std::free(dtv - 1);
+    }
     std::free(image);
+}
+
+void end_green_tls(Hub& hub, void* image) noexcept {
+    save_image(image);  // its dtv as it is now (a dlopen may have moved it)
+    hub.forget_tls(image);
+    free_green_tls(image);
 }
 
 bool in_green_tls(const void* p) noexcept {
@@ -214,7 +290,11 @@ bool in_green_tls(const void* p) noexcept {
             return true;
         }
     }
-    return false;
+    // Elsewhere in the static block: libc's, grove's, or a late library's
+    // shared variables. Outside it: a dlopen'ed library's block of the
+    // running green thread's own, or no thread-local object at all (what
+    // is registered then is still to run when the calling thread ends).
+    return !in_static_block(p);
 }
 
 }  // namespace grove::shim

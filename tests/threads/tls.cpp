@@ -6,6 +6,8 @@
 // the exception state of one thread (an exception being caught, or
 // unwinding through a destructor) is not another's. Every case makes the
 // threads take turns while their values differ, so a shared variable shows.
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <unistd.h>
@@ -259,6 +261,65 @@ void case_errno() {
     std::printf("errno: %s %s\n", tt_err(errno_seen[0]), tt_err(errno_seen[1]));
 }
 
+// ---- a library loaded with dlopen (its variables in blocks glibc makes per
+// thread): one thread uses it before the load, the others after.
+long* (*module_value)() = nullptr;
+int (*module_touch)(int) = nullptr;
+int module_destroyed[3];
+sem_t module_loaded;
+int module_result[3][3];  // fresh, kept, object fresh
+
+void module_object_destroyed(int id) {
+    ++module_destroyed[id];
+}
+
+void* use_module(void* arg) {
+    const int id = static_cast<int>(reinterpret_cast<long>(arg));
+    if (id == 0) {
+        sem_wait(&module_loaded);  // made before the library was loaded
+    }
+    long* v = module_value();
+    module_result[id][0] = *v == 11;
+    *v = 100 + id;
+    module_result[id][2] = module_touch(id) == -1;
+    usleep(2000);
+    module_result[id][1] = *module_value() == 100 + id && module_touch(id) == id;
+    return nullptr;
+}
+
+void case_dlopen() {
+    char exe[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    exe[n] = '\0';
+    std::string path(exe);
+    path = path.substr(0, path.rfind('/')) + "/libthreads_tls_module.so";
+    sem_init(&module_loaded, 0, 0);
+    pthread_t t[3];
+    pthread_create(&t[0], nullptr, use_module, reinterpret_cast<void*>(0L));
+    usleep(2000);
+    void* lib = dlopen(path.c_str(), RTLD_NOW);
+    CHECK(lib != nullptr);
+    module_value = reinterpret_cast<long* (*)()>(dlsym(lib, "tls_module_value"));
+    module_touch = reinterpret_cast<int (*)(int)>(dlsym(lib, "tls_module_touch"));
+    auto on_destroy = reinterpret_cast<void (*)(void (*)(int))>(dlsym(lib, "tls_module_on_destroy"));
+    CHECK(module_value != nullptr && module_touch != nullptr && on_destroy != nullptr);
+    on_destroy(module_object_destroyed);
+    *module_value() = -1;  // main's own
+    sem_post(&module_loaded);
+    for (long i = 1; i < 3; ++i) {
+        pthread_create(&t[i], nullptr, use_module, reinterpret_cast<void*>(i));
+    }
+    for (pthread_t& x : t) {
+        pthread_join(x, nullptr);
+    }
+    for (int i = 0; i < 3; ++i) {
+        std::printf("dlopen %d: fresh %d kept %d object fresh %d destroyed %d\n", i, module_result[i][0],
+                    module_result[i][1], module_result[i][2], module_destroyed[i]);
+    }
+    std::printf("dlopen main: %ld\n", *module_value());
+}
+
 // Many short threads in turn: each one's object is built and destroyed.
 void* short_lived(void* arg) {
     const int id = static_cast<int>(reinterpret_cast<long>(arg));
@@ -296,6 +357,7 @@ int main() {
     case_unwinding();
     case_rethrow();
     case_errno();
+    case_dlopen();
     case_many();
     std::printf("main: counter %d label %s\n", counter, label);
     tt_report_threads();
