@@ -77,6 +77,8 @@
 #include "preload_runtime.hpp"
 #include "shim.hpp"
 
+extern "C" void* __dso_handle;  // this library's, for its own registrations
+
 using namespace grove;
 using namespace grove::shim;
 using detail::FiberCore;
@@ -402,6 +404,9 @@ public:
             const TlsDtor d = tls_dtors_.back();
             tls_dtors_.pop_back();
             d.fn(d.obj);
+            if (d.pin != nullptr) {
+                ::dlclose(d.pin);
+            }
         }
     }
     pthread_t id() noexcept { return reinterpret_cast<pthread_t>(&rec_); }
@@ -428,6 +433,7 @@ public:
     struct TlsDtor {
         void (*fn)(void*);
         void* obj;
+        void* pin;  // a dlopen reference to the library of fn, or null
     };
     std::vector<TlsDtor> tls_dtors_;  // its thread_local objects' destructors, in order made
     unsigned mask_epoch_ = 0;      // counted in the masks' tally of that epoch (0: not counted)
@@ -1462,6 +1468,35 @@ long futex_wake(std::uint32_t* addr, int count, std::uint32_t bitset) noexcept {
 
 }  // namespace
 
+namespace {
+
+using ThreadAtexitFn = int (*)(void (*)(void*), void*, void*);
+
+void load_home_tls(void*) noexcept {
+    GreenThread* g = current_green();
+    if (g == nullptr || g->tls_ == nullptr || g->core_ == nullptr) {
+        return;  // the main thread's variables are the ones loaded
+    }
+    g->run_tls_destructors();
+    g->core_->tls = nullptr;  // it runs on the main thread's from here on
+    Hub::current().forget_tls(g->tls_);
+}
+
+int real_thread_atexit(void (*fn)(void*), void* obj, void* dso) noexcept {
+    return GROVE_LIBC("__cxa_thread_atexit_impl", ThreadAtexitFn)(fn, obj, dso);
+}
+
+// The first green thread with variables of its own has just been made.
+void green_tls_started() noexcept {
+    static std::atomic<bool> done{false};
+    if (!done.exchange(true)) {
+        real_thread_atexit(load_home_tls, nullptr, &__dso_handle);
+    }
+}
+
+}  // namespace
+
+
 extern "C" {
 
 // ---- threads ------------------------------------------------------------------------
@@ -1531,6 +1566,7 @@ int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)
     if (images != nullptr) {
         t->core_->tls = t->tls_;
         Hub::current().set_tls_images(images);
+        green_tls_started();
     }
     *thread = t->id();
     if (detach == PTHREAD_CREATE_DETACHED) {
@@ -1666,15 +1702,30 @@ void pthread_exit(void* value) {
 }
 
 // A thread_local object's destructor (libstdc++'s __cxa_thread_atexit
-// lands here): one in a green thread's own image runs when that green
-// thread ends; others (the OS threads', grove's own) go to glibc.
-using ThreadAtexitFn = int (*)(void (*)(void*), void*, void*);
+// lands here): one that belongs to a green thread with its own variables
+// runs when that green thread ends; others (the main thread's, other OS
+// threads', grove's own) go to glibc's list, which glibc runs when the OS
+// thread ends and at exit(), on whatever variables are loaded then. So
+// while green threads have their own, that list always ends with
+// load_home_tls (glibc runs the newest first), registered again after each
+// registration passed on: at an exit() from a green thread, it runs that
+// thread's destructors (as exit() runs the caller's) and loads the main
+// thread's variables back for the main thread's destructors.
 int __cxa_thread_atexit_impl(void (*fn)(void*), void* obj, void* dso) noexcept {
-    if (green()) {
+    const bool images = green() && green_tls_images() != nullptr;
+    if (images) {
         GreenThread* g = current_green();
         if (g != nullptr && g->tls_ != nullptr && in_green_tls(obj)) {
+            // A library loaded with dlopen stays loaded until the
+            // destructor has run, as glibc keeps it (its count of pending
+            // destructors): pinned by a reference of our own.
+            void* pin = nullptr;
+            Dl_info where{};
+            if (dladdr(dso, &where) != 0 && where.dli_fname != nullptr) {
+                pin = ::dlopen(where.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+            }
             try {
-                g->tls_dtors_.push_back({fn, obj});
+                g->tls_dtors_.push_back({fn, obj, pin});
             } catch (...) {
                 std::fputs("grove: out of memory registering a thread_local destructor\n", stderr);
                 std::abort();
@@ -1682,7 +1733,11 @@ int __cxa_thread_atexit_impl(void (*fn)(void*), void* obj, void* dso) noexcept {
             return 0;
         }
     }
-    return GROVE_LIBC("__cxa_thread_atexit_impl", ThreadAtexitFn)(fn, obj, dso);
+    const int rc = real_thread_atexit(fn, obj, dso);
+    if (images) {
+        real_thread_atexit(load_home_tls, nullptr, &__dso_handle);
+    }
+    return rc;
 }
 
 pthread_t pthread_self(void) noexcept {

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -287,6 +288,13 @@ void* use_module(void* arg) {
     return nullptr;
 }
 
+void* use_after_close(void*) {
+    module_destroyed[1] = 0;
+    module_touch(1);
+    sem_wait(&module_loaded);  // main closes the library meanwhile
+    return nullptr;
+}
+
 void case_dlopen() {
     char exe[PATH_MAX];
     const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -318,6 +326,16 @@ void case_dlopen() {
                     module_result[i][1], module_result[i][2], module_destroyed[i]);
     }
     std::printf("dlopen main: %ld\n", *module_value());
+    // Closed while a thread's object of the library is alive: the library
+    // stays until that thread's destructor has run.
+    pthread_t late;
+    sem_init(&module_loaded, 0, 0);
+    pthread_create(&late, nullptr, use_after_close, nullptr);
+    usleep(2000);
+    CHECK(dlclose(lib) == 0);
+    sem_post(&module_loaded);
+    pthread_join(late, nullptr);
+    std::printf("dlclose: destroyed after the close %d\n", module_destroyed[1]);
 }
 
 // Many short threads in turn: each one's object is built and destroyed.
@@ -347,6 +365,28 @@ void case_many() {
     std::printf("many: sum %ld constructed %d\n", sum, constructed - before);
 }
 
+// exit() from a thread runs that thread's thread_local destructors, and
+// never main's on that thread's variables (function-local objects: each is
+// made only in the thread that calls its function).
+std::ostringstream& main_text() {
+    thread_local std::ostringstream text;
+    return text;
+}
+
+struct SaysBye {
+    ~SaysBye() { std::printf("exit: the exiting thread's object destroyed\n"); }
+};
+SaysBye& bye() {
+    thread_local SaysBye b;
+    return b;
+}
+
+void* exits(void*) {
+    (void)bye();
+    std::printf("end\n");
+    std::exit(0);
+}
+
 }  // namespace
 
 int main() {
@@ -360,7 +400,10 @@ int main() {
     case_dlopen();
     case_many();
     std::printf("main: counter %d label %s\n", counter, label);
+    main_text() << "main's own text, destroyed on main's variables only";
     tt_report_threads();
-    std::printf("end\n");
-    return 0;
+    pthread_t t;
+    pthread_create(&t, nullptr, exits, nullptr);
+    pthread_join(t, nullptr);
+    return 1;  // not reached: the thread exits the process
 }

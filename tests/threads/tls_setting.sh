@@ -34,7 +34,7 @@ unwind b: uncaught 0, no current exception 1'
 for case in default: own:own bad:sideways; do
     name=${case%%:*}
     value=${case#*:}
-    run "$name" "$value"
+    run "$name" "$value" || { echo "FAIL: $name: exit status $?" >&2; fail=1; }
     echo "$own_lines" | while IFS= read -r line; do
         grep -qxF "$line" "$tmp/$name.out" || { echo "FAIL: $name: no line '$line'" >&2; exit 1; }
     done || fail=1
