@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 
 #include <atomic>
@@ -57,7 +58,69 @@ void record(int sig, void* handler, bool siginfo, bool restart) noexcept {
     }
 }
 
+// Signals put off while the hub copies green threads' thread-local
+// variables (Hub::copying_tls): sent again to this thread, with their
+// siginfo, once the copy is done. Touched only by this thread, its
+// handlers included.
+struct Deferred {
+    int sig;
+    siginfo_t info;
+};
+constexpr int kDeferred = 8;
+__attribute__((tls_model("initial-exec"))) thread_local Deferred deferred[kDeferred];
+__attribute__((tls_model("initial-exec"))) thread_local std::atomic<int> deferred_count{0};
+
+#if defined(__x86_64__)
+long raw_tgsigqueueinfo(pid_t pid, pid_t tid, int sig, siginfo_t* info) noexcept {
+    long ret;
+    register long r10 asm("r10") = reinterpret_cast<long>(info);
+    asm volatile("syscall"
+                 : "=a"(ret)
+                 : "a"(static_cast<long>(SYS_rt_tgsigqueueinfo)), "D"(static_cast<long>(pid)),
+                   "S"(static_cast<long>(tid)), "d"(static_cast<long>(sig)), "r"(r10)
+                 : "rcx", "r11", "memory");
+    return ret;
+}
+
+void trampoline(int sig, siginfo_t* info, void* ctx);
+
+bool defer_signal(int sig, const siginfo_t* info) noexcept {
+    // An action with SA_RESETHAND is SIG_DFL again by now: sent again, the
+    // signal would meet that, so its handler runs at once.
+    struct sigaction now{};
+    if (sys::sigaction(sig, nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) == 0 || now.sa_sigaction != &trampoline) {
+        return false;
+    }
+    const int i = deferred_count.fetch_add(1, std::memory_order_relaxed);
+    if (i >= kDeferred) {
+        deferred_count.fetch_sub(1, std::memory_order_relaxed);
+        return false;  // run it now rather than lose it
+    }
+    deferred[i].sig = sig;
+    deferred[i].info = *info;
+    return true;
+}
+
+void send_deferred() noexcept {
+    const int n = deferred_count.exchange(0, std::memory_order_relaxed);
+    const pid_t pid = ::getpid();
+    const pid_t tid = ::gettid();
+    for (int i = 0; i < n && i < kDeferred; ++i) {
+        raw_tgsigqueueinfo(pid, tid, deferred[i].sig, &deferred[i].info);
+    }
+}
+#endif
+
 void trampoline(int sig, siginfo_t* info, void* ctx) {
+#if defined(__x86_64__)
+    if (Hub* h = Hub::current_if_any(); h != nullptr && h->copying_tls() && info != nullptr) [[unlikely]] {
+        if (defer_signal(sig, info)) {
+            Hub::set_after_tls_copy(send_deferred);
+            h->defer_signal_during_copy();
+            return;
+        }
+    }
+#endif
     if (sig > 0 && sig < 64) {
         Hub::signal_count.fetch_add(1, std::memory_order_acq_rel);
         Hub::signals_pending.fetch_or(std::uint64_t{1} << sig, std::memory_order_release);

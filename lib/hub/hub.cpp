@@ -307,14 +307,32 @@ void Hub::load_tls(void* image) noexcept {
             std::abort();
         }
     }
-    tls_images_->save(tls_loaded_ != nullptr ? tls_loaded_ : tls_home_.get());
-    tls_images_->load(image != nullptr ? image : tls_home_.get());
+    copy_tls(tls_loaded_ != nullptr ? tls_loaded_ : tls_home_.get(), image != nullptr ? image : tls_home_.get());
     tls_loaded_ = image;
+}
+
+void (*Hub::after_tls_copy_)() noexcept = nullptr;
+
+void Hub::copy_tls(void* save_to, const void* load_from) noexcept {
+    tls_copying_.store(true, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (save_to != nullptr) {
+        tls_images_->save(save_to);
+    }
+    tls_images_->load(load_from);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    tls_copying_.store(false, std::memory_order_relaxed);
+    if (tls_deferred_.load(std::memory_order_relaxed)) [[unlikely]] {
+        tls_deferred_.store(false, std::memory_order_relaxed);
+        if (after_tls_copy_ != nullptr) {
+            after_tls_copy_();
+        }
+    }
 }
 
 void Hub::forget_tls(const void* image) noexcept {
     if (image != nullptr && tls_loaded_ == image) {
-        tls_images_->load(tls_home_.get());
+        copy_tls(nullptr, tls_home_.get());
         tls_loaded_ = nullptr;
     }
 }

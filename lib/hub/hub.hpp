@@ -298,6 +298,14 @@ public:
         std::size_t size;
     };
     void set_tls_images(const TlsImages* images) noexcept { tls_images_ = images; }
+    // While the hub copies images, a signal handler must not run: a write
+    // it made to a thread-local variable between the copy out and the copy
+    // in would be lost. The shim's trampoline asks copying_tls(), puts the
+    // signal off (defer_signal_during_copy), and the hub calls
+    // `after_copy` (set once, process-wide) when the copy is done.
+    bool copying_tls() const noexcept { return tls_copying_.load(std::memory_order_relaxed); }
+    void defer_signal_during_copy() noexcept { tls_deferred_.store(true, std::memory_order_relaxed); }
+    static void set_after_tls_copy(void (*after_copy)() noexcept) noexcept { after_tls_copy_ = after_copy; }
     // `image` is about to be freed (its fiber is ending): if it is the one
     // loaded, the thread's own is loaded back, and `image` is not saved.
     void forget_tls(const void* image) noexcept;
@@ -371,7 +379,11 @@ private:
     const TlsImages* tls_images_ = nullptr;
     void* tls_loaded_ = nullptr;  // the image in the TLS block (null: the thread's own)
     std::unique_ptr<std::byte[]> tls_home_;  // the thread's own while another is loaded
+    std::atomic<bool> tls_copying_{false};   // read by signal handlers of this thread
+    std::atomic<bool> tls_deferred_{false};
+    static void (*after_tls_copy_)() noexcept;
     void load_tls(void* image) noexcept;
+    void copy_tls(void* save_to, const void* load_from) noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 
