@@ -66,7 +66,7 @@ struct Deferred {
     int sig;
     siginfo_t info;
 };
-constexpr int kDeferred = 8;
+constexpr int kDeferred = 32;
 __attribute__((tls_model("initial-exec"))) thread_local Deferred deferred[kDeferred];
 __attribute__((tls_model("initial-exec"))) thread_local std::atomic<int> deferred_count{0};
 
@@ -85,6 +85,17 @@ long raw_tgsigqueueinfo(pid_t pid, pid_t tid, int sig, siginfo_t* info) noexcept
 void trampoline(int sig, siginfo_t* info, void* ctx);
 
 bool defer_signal(int sig, const siginfo_t* info) noexcept {
+    // A standard signal already put off: the kernel keeps one of each
+    // pending, so this one merges with it (a timer faster than signal
+    // delivery would otherwise fill the list during one copy).
+    if (sig < SIGRTMIN) {
+        const int n = deferred_count.load(std::memory_order_relaxed);
+        for (int i = 0; i < n && i < kDeferred; ++i) {
+            if (deferred[i].sig == sig) {
+                return true;
+            }
+        }
+    }
     // An action with SA_RESETHAND is SIG_DFL again by now: sent again, the
     // signal would meet that, so its handler runs at once.
     struct sigaction now{};
