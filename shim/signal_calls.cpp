@@ -60,15 +60,17 @@ void record(int sig, void* handler, bool siginfo, bool restart) noexcept {
 
 // Signals put off while the hub copies green threads' thread-local
 // variables (Hub::copying_tls): sent again to this thread, with their
-// siginfo, once the copy is done. Touched only by this thread, its
-// handlers included.
+// siginfo, once the copy is done. Only the thread that runs green threads
+// copies images, so only it and its handlers touch these; plain statics,
+// not thread-locals, which every thread of every program the shim is
+// preloaded into would carry (and zero at its start).
 struct Deferred {
     int sig;
     siginfo_t info;
 };
 constexpr int kDeferred = 32;
-__attribute__((tls_model("initial-exec"))) thread_local Deferred deferred[kDeferred];
-__attribute__((tls_model("initial-exec"))) thread_local std::atomic<int> deferred_count{0};
+Deferred deferred[kDeferred];
+std::atomic<int> deferred_count{0};
 
 #if defined(__x86_64__)
 long raw_tgsigqueueinfo(pid_t pid, pid_t tid, int sig, siginfo_t* info) noexcept {

@@ -1486,10 +1486,12 @@ int real_thread_atexit(void (*fn)(void*), void* obj, void* dso) noexcept {
     return GROVE_LIBC("__cxa_thread_atexit_impl", ThreadAtexitFn)(fn, obj, dso);
 }
 
-// The first green thread with variables of its own has just been made.
+// The first green thread with variables of its own has just been made
+// (green threads are made on the main thread only).
+constinit bool g_tls_started = false;
 void green_tls_started() noexcept {
-    static std::atomic<bool> done{false};
-    if (!done.exchange(true)) {
+    if (!g_tls_started) {
+        g_tls_started = true;
         real_thread_atexit(load_home_tls, nullptr, &__dso_handle);
     }
 }

@@ -32,7 +32,6 @@
 #include <gnu/libc-version.h>
 #include <link.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -66,7 +65,7 @@ void* const kUnallocated = reinterpret_cast<void*>(-1L);
 constexpr std::size_t kDtvSlot = 16;  // the image's first bytes
 
 struct Layout {
-    int state = 0;  // while computing: 1 on, 2 off
+    bool too_many = false;  // more modules than spans: left shared
     int spans_used = 0;
     Span spans[kMaxSpans];
     std::size_t size = 0;
@@ -76,9 +75,10 @@ struct Layout {
     Hub::TlsImages images{};
 };
 Layout g_layout;
-// 0 not computed, 3 being computed (by the first thread to get here), then
-// g_layout.state.
-std::atomic<int> g_state{0};
+// 0 not worked out yet, 1 green threads have images, 2 they share the
+// thread's. Only the thread that runs green threads (the main thread)
+// makes them or registers their destructors, so only it reads this.
+int g_state = 0;
 
 std::byte* thread_pointer() noexcept {
     return static_cast<std::byte*>(__builtin_thread_pointer());
@@ -123,7 +123,7 @@ int note_module(dl_phdr_info* info, std::size_t, void* arg) noexcept {
         return 0;
     }
     if (l->spans_used == kMaxSpans) {
-        l->state = 2;  // too many to copy at every switch: leave them shared
+        l->too_many = true;  // too many to copy at every switch: leave them shared
         return 1;
     }
     Span& s = l->spans[l->spans_used++];
@@ -166,12 +166,12 @@ void load_image(const void* image) noexcept {
 
 using StaticInfoFn = void (*)(std::size_t*, std::size_t*);
 
-void compute_layout() noexcept {
+// Whether green threads get images of their own.
+bool compute_layout() noexcept {
     Layout& l = g_layout;
-    l.state = 2;
     const char* mode = ::getenv("GROVE_THREAD_TLS");
     if (mode != nullptr && std::strcmp(mode, "shared") == 0) {
-        return;
+        return false;
     }
     if (mode != nullptr && *mode != '\0' && std::strcmp(mode, "own") != 0) {
         std::fprintf(stderr, "grove: GROVE_THREAD_TLS=%s: expected own or shared; using own\n", mode);
@@ -180,12 +180,11 @@ void compute_layout() noexcept {
     // below the thread pointer, its descriptor above).
     auto info = reinterpret_cast<StaticInfoFn>(::dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info"));
     if (info == nullptr) {
-        return;
+        return false;
     }
     std::size_t align = 0;
     info(&l.static_size, &align);
     l.tp = thread_pointer();
-    l.state = 1;
 #if defined(__x86_64__)
     // The dtv's layout (entries of two words) dates from glibc 2.26.
     unsigned major = 0;
@@ -194,11 +193,11 @@ void compute_layout() noexcept {
 #endif
     l.size = l.dtv ? kDtvSlot : 0;
     ::dl_iterate_phdr(note_module, &l);
-    if (l.state != 1 || l.size == 0) {
-        l.state = 2;  // nothing to keep apart
-        return;
+    if (l.too_many || l.size == 0) {
+        return false;  // nothing to keep apart
     }
     l.images = Hub::TlsImages{save_image, load_image, l.size};
+    return true;
 }
 
 }  // namespace
@@ -206,18 +205,10 @@ void compute_layout() noexcept {
 namespace grove::shim {
 
 const Hub::TlsImages* green_tls_images() noexcept {
-    int state = g_state.load(std::memory_order_acquire);
-    if (state == 0 || state == 3) [[unlikely]] {
-        int expected = 0;
-        if (g_state.compare_exchange_strong(expected, 3, std::memory_order_acquire)) {
-            compute_layout();
-            g_state.store(g_layout.state, std::memory_order_release);
-        }
-        while ((state = g_state.load(std::memory_order_acquire)) == 3) {
-            __builtin_ia32_pause();  // another thread's walk: microseconds
-        }
+    if (g_state == 0) [[unlikely]] {
+        g_state = compute_layout() ? 1 : 2;
     }
-    return state == 1 ? &g_layout.images : nullptr;
+    return g_state == 1 ? &g_layout.images : nullptr;
 }
 
 void* new_green_tls() noexcept {
@@ -274,13 +265,15 @@ void free_green_tls(void* image) noexcept {
 }
 
 void end_green_tls(Hub& hub, void* image) noexcept {
-    save_image(image);  // its dtv as it is now (a dlopen may have moved it)
+    if (g_layout.dtv) {
+        std::memcpy(image, &live_dtv(), sizeof(DtvEntry*));  // as it is now (a dlopen may have moved it)
+    }
     hub.forget_tls(image);
     free_green_tls(image);
 }
 
 bool in_green_tls(const void* p) noexcept {
-    if (g_state.load(std::memory_order_acquire) != 1) {
+    if (g_state != 1) {
         return false;
     }
     std::byte* tp = thread_pointer();

@@ -151,6 +151,15 @@ void case_objects() {
 }
 
 // ---- exception state -----------------------------------------------------------
+// Runs a and b in two threads, both started before either is joined.
+void run_pair(void* (*a)(void*), void* (*b)(void*)) {
+    pthread_t ta, tb;
+    pthread_create(&ta, nullptr, a, nullptr);
+    pthread_create(&tb, nullptr, b, nullptr);
+    pthread_join(ta, nullptr);
+    pthread_join(tb, nullptr);
+}
+
 sem_t a_parked, b_done;
 int b_uncaught = -1;
 bool b_current_null = false;
@@ -186,11 +195,7 @@ void* thread_b_looks(void*) {
 void case_unwinding() {
     sem_init(&a_parked, 0, 0);
     sem_init(&b_done, 0, 0);
-    pthread_t a, b;
-    pthread_create(&a, nullptr, thread_a_unwinds, nullptr);
-    pthread_create(&b, nullptr, thread_b_looks, nullptr);
-    pthread_join(a, nullptr);
-    pthread_join(b, nullptr);
+    run_pair(thread_a_unwinds, thread_b_looks);
     std::printf("unwind b: uncaught %d, no current exception %d\n", b_uncaught, b_current_null ? 1 : 0);
 }
 
@@ -228,11 +233,7 @@ void* thread_b_throws(void*) {
 void case_rethrow() {
     sem_init(&a_in_catch, 0, 0);
     sem_init(&b_threw, 0, 0);
-    pthread_t a, b;
-    pthread_create(&a, nullptr, thread_a_rethrows, nullptr);
-    pthread_create(&b, nullptr, thread_b_throws, nullptr);
-    pthread_join(a, nullptr);
-    pthread_join(b, nullptr);
+    run_pair(thread_a_rethrows, thread_b_throws);
     std::printf("rethrow b: caught %s, no current exception before %d\n", b_caught.c_str(), b_current_null ? 1 : 0);
 }
 

@@ -59,3 +59,17 @@ compare() {
     echo "ok: $1 identical ($(wc -c <"$WORK/$1.plain") bytes):"
     sed "s/^/    /" "$WORK/$1.plain"
 }
+
+# compare_runs NAME COMMAND...: runs COMMAND plain and under grove-run (60 s
+# each at most), requires the same output, a clean exit under grove-run and
+# a last plain line "done".
+compare_runs() {
+    local name=$1
+    shift
+    timeout -k 5 60 "$@" >"$WORK/$name.plain" 2>&1 || fail "plain run failed: $(cat "$WORK/$name.plain")"
+    timeout -k 5 60 "$GROVE_RUN" -- "$@" >"$WORK/$name.grove" 2>&1
+    local status=$?
+    compare "$name"
+    [ $status -eq 0 ] || fail "under grove-run: exit status $status (124: timed out)"
+    grep -qx 'done' "$WORK/$name.plain" || fail "unexpected plain output: $(cat "$WORK/$name.plain")"
+}

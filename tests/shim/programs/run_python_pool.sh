@@ -10,10 +10,5 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
 check_preload
 
-"$PY" "$HERE/pool.py" >"$WORK/pool.plain" 2>&1 || fail "plain run failed: $(cat "$WORK/pool.plain")"
-timeout -k 5 60 "$GROVE_RUN" -- "$PY" "$HERE/pool.py" >"$WORK/pool.grove" 2>&1
-status=$?
-compare pool
-[ $status -eq 0 ] || fail "under grove-run: exit status $status (124: timed out)"
-grep -qx 'done' "$WORK/pool.plain" || fail "unexpected plain output: $(cat "$WORK/pool.plain")"
+compare_runs pool "$PY" "$HERE/pool.py"
 exit 0

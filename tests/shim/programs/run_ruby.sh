@@ -10,10 +10,5 @@ RUBY=/usr/bin/ruby
 [ -x "$RUBY" ] || skip "/usr/bin/ruby not installed (Debian package ruby)"
 check_preload
 
-timeout -k 5 60 "$RUBY" "$HERE/threads.rb" >"$WORK/ruby.plain" 2>&1 || fail "plain run failed: $(cat "$WORK/ruby.plain")"
-timeout -k 5 60 "$GROVE_RUN" -- "$RUBY" "$HERE/threads.rb" >"$WORK/ruby.grove" 2>&1
-status=$?
-compare ruby
-[ $status -eq 0 ] || fail "under grove-run: exit status $status (124: timed out)"
-grep -qx 'done' "$WORK/ruby.plain" || fail "unexpected plain output: $(cat "$WORK/ruby.plain")"
+compare_runs ruby "$RUBY" "$HERE/threads.rb"
 exit 0
