@@ -195,6 +195,7 @@ pid_t fork(void) noexcept {
     } else {
         masks_fork_child();
         note_fork_child();
+        sync_fork_child();
         if (Hub* hub = Hub::current_if_any()) {
             hub->after_fork_child();
         }

@@ -83,6 +83,20 @@ void end_green_tls(Hub& hub, void* image) noexcept;
 // copied variables, or outside the shared static TLS block).
 bool in_green_tls(const void* p) noexcept;
 
+// The green threads' thread holds the lock word of a sync object
+// (thread_calls.cpp): a signal handler that took the same word would spin
+// forever, so the trampoline puts the signal off (signal_calls.cpp) and
+// calls spin_deferred(); `send` runs at the release.
+bool in_spin_here() noexcept;
+// In a fork child: waiters left in sync objects' lists stayed in the
+// parent, and an object's lock word may have been copied held.
+void sync_fork_child() noexcept;
+// Around a program's signal handler (signal_calls.cpp's trampoline): wakes
+// it makes on the green threads' thread go through the hub's inbox.
+void handler_begin() noexcept;
+void handler_end() noexcept;
+void spin_deferred(void (*send)() noexcept) noexcept;
+
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {

@@ -133,6 +133,10 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
             return;
         }
     }
+    if (info != nullptr && in_spin_here() && defer_signal(sig, info)) [[unlikely]] {
+        spin_deferred(send_deferred);
+        return;
+    }
 #endif
     if (sig > 0 && sig < 64) {
         Hub::signal_count.fetch_add(1, std::memory_order_acq_rel);
@@ -141,13 +145,17 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
     void* const handler = handlers[sig & 63];
     if (has(with_siginfo, sig & 63)) {
         if (handler != nullptr) {
+            handler_begin();
             reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(sig, info, ctx);
+            handler_end();
         }
         return;
     }
     const auto h = reinterpret_cast<sighandler_t>(handler);
     if (h != SIG_DFL && h != SIG_IGN && h != nullptr) {
+        handler_begin();
         h(sig);
+        handler_end();
     }
 }
 

@@ -6,19 +6,21 @@
 // Which calls are green. The mode is read once, at the first interposed call
 // (it may come from a constructor before the shim's own), so an object never
 // changes hands between libc and this file in mid-life. In green mode a call
-// is green when made on the main OS thread (the only thread that runs green
-// threads); a call from any other OS thread (a helper glibc or a library
-// started behind pthread_create's back) passes through to libc.
+// about threads themselves is green when made on the main OS thread (the
+// only thread that runs green threads); from any other OS thread (a helper
+// glibc or a library started behind pthread_create's back) it passes
+// through to libc. Sync objects are this file's on every thread in green
+// mode, since both kinds of threads may share one.
 //
 // Objects live in the user's own bytes (pthread_mutex_t, pthread_cond_t,
 // ...), laid out below with static_asserts. All-zero is a valid initial
 // state of every one of them, so the static initialisers work without an
-// init call. A waiter is a WaitNode on the waiting fiber's stack, linked
-// into the object's null-terminated list; the waker hands the resource
-// over (mutex ownership, a semaphore unit, a rwlock grant) and unparks it.
-// A waiter woken otherwise (timer, cancellation) is still in the object's
-// list until it runs and unlinks itself, so wakers skip nodes whose Waiter
-// already has a reason (pop_live). One OS thread: no atomics are needed.
+// init call. A waiter is a WaitNode on the waiting fiber's (or OS
+// thread's) stack, linked into the object's null-terminated list; the
+// waker hands the resource over (mutex ownership, a semaphore unit, a
+// rwlock grant) and wakes it. State changes under a lock word in the
+// object, which OS threads outside the green ones take too ("waiting
+// across OS threads" below).
 //
 // Process-shared objects (PTHREAD_PROCESS_SHARED, named semaphores) stay
 // libc's: the object carries libc's own marker and every call on it passes
@@ -50,6 +52,7 @@
 // (x86-64; elsewhere only this file's own cancellation points act).
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <unwind.h>
@@ -230,7 +233,7 @@ inline int mode() noexcept {
 }
 
 bool on_main_thread() noexcept {
-    static thread_local int cached = 0;  // 0 unknown, 1 main, 2 other
+    static thread_local int cached [[gnu::tls_model("initial-exec")]] = 0;  // 0 unknown, 1 main, 2 other
     if (cached == 0) {
         cached = ::gettid() == ::getpid() ? 1 : 2;  // not syscall(): interposed below
     }
@@ -240,6 +243,12 @@ bool on_main_thread() noexcept {
 // This call is green: green mode, on the thread that runs green threads.
 inline bool green() noexcept {
     return mode() == kGreen && on_main_thread();
+}
+
+// Sync objects are this file's, on every thread (green mode): see
+// "waiting across OS threads".
+inline bool green_objects() noexcept {
+    return mode() == kGreen;
 }
 
 #if defined(__x86_64__)
@@ -255,16 +264,43 @@ GROVE_LOAD_TEXT __attribute__((constructor(111))) void threads_init() {
     }
 }
 
-// The identity used as an owner: unique per fiber for the process's life
-// (FiberCore::id; the main fiber is 0, so +1 leaves 0 for "nobody").
+// The identity used as an owner: on the green threads' thread, unique per
+// fiber for the process's life (FiberCore::id; the main fiber is 0, so +1
+// leaves 0 for "nobody"); on any other OS thread, its thread id with the
+// top bit set.
+[[gnu::noinline]] std::uint64_t os_token() noexcept {
+    static thread_local std::uint64_t mine [[gnu::tls_model("initial-exec")]] = 0;
+    if (mine == 0) {
+        mine = (std::uint64_t{1} << 63) | static_cast<std::uint32_t>(::gettid());
+    }
+    return mine;
+}
+
+// self_token() with on_main_thread() and its hub known.
+inline std::uint64_t token_of(bool here, const Hub* hub) noexcept {
+    if (!here) [[unlikely]] {
+        return os_token();
+    }
+    return hub != nullptr ? hub->running()->id + 1 : 1;
+}
+
 std::uint64_t self_token() noexcept {
+    if (!on_main_thread()) [[unlikely]] {
+        return os_token();
+    }
     Hub* h = Hub::current_if_any();
     return h != nullptr ? h->running()->id + 1 : 1;
 }
 
 // ---- waiting -------------------------------------------------------------------
 
-// One waiter in a sync object's list. On the waiting fiber's stack.
+// Forks this process has been through: a node of an earlier generation
+// in an object's list stands for a waiter that stayed in the parent, and
+// wakers pass it by (unlinking it).
+constinit std::uint32_t g_fork_gen = 0;
+
+// One waiter in a sync object's list. On the waiting fiber's (or thread's)
+// stack.
 struct WaitNode {
     Waiter w;
     WaitNode* next = nullptr;
@@ -272,7 +308,19 @@ struct WaitNode {
     std::uint64_t token = 0;  // the waiter's self_token()
     int kind = 0;             // rwlock: 0 reader, 1 writer
     bool linked = false;
+    // Objects shared with OS threads (see "waiting across OS threads"):
+    bool posted = false;        // a wake through the hub's inbox is on its way
+    Hub* hub = nullptr;         // a green waiter's hub; null: an OS thread's
+    Hub::Remote remote;         // how another OS thread wakes a green waiter
+    WaitNode* chain = nullptr;  // taken, to wake once the lock is released (Woken)
+    sem_t os;                   // an OS thread's: posted when it is taken
+    std::uint32_t gen = g_fork_gen;
 };
+
+// A node left by a fork: its waiter is in the parent only.
+inline bool stale(const WaitNode& n) noexcept {
+    return n.gen != g_fork_gen;
+}
 
 // A FIFO of WaitNodes in user memory: null head means empty (zero-filled
 // objects are valid).
@@ -303,7 +351,8 @@ void remove(NodeList& l, WaitNode& n) noexcept {
     n.linked = false;
 }
 
-// The first waiter not already woken by something else, unlinked.
+// The first waiter not already woken by something else, unlinked. For
+// lists only the green threads' OS thread uses.
 WaitNode* pop_live(NodeList& l) noexcept {
     while (WaitNode* n = l.head) {
         remove(l, *n);
@@ -313,6 +362,242 @@ WaitNode* pop_live(NodeList& l) noexcept {
     }
     return nullptr;
 }
+
+// ---- waiting across OS threads -------------------------------------------------
+//
+// In green mode a program's objects may also be used by OS threads that
+// are not green: threads started through libc's own pthread_create behind
+// the shim's back (jemalloc's background thread, a library's helpers),
+// grove's own resolver thread. So every thread uses this file's protocol
+// on an object. Its state changes under a lock word in the object's own
+// bytes, held for a few instructions (a spin; never across a wait). A
+// waiter is a WaitNode in the object's list: a green one parks in its hub,
+// another thread's ("OS waiter") blocks in a libc semaphore in its node.
+// Whoever takes a node out of the list to give it what it waits for (the
+// mutex, a signal, a unit, a grant) marks it taken under the lock and
+// wakes it once the lock is released: an OS waiter with sem_post; a green
+// one with unpark on the green threads' thread, or through its hub's inbox
+// (Hub::post_remote) from any other. A waiter whose wait ended otherwise
+// (its deadline, a signal, a kill) takes the lock: still linked, it unlinks
+// itself and the wait failed; taken, it got what it waited for, and first
+// waits for the wake on its way, since that wake refers to its node.
+
+// The object's lock word. On the green threads' thread a signal handler
+// that could take the same word must not run while it is held: such a
+// signal is put off until the release (signal_calls.cpp), as during a copy
+// of thread-local images.
+constinit int g_spin_held = 0;         // the green threads' thread holds a word
+constinit bool g_spin_deferred = false; // a signal was put off meanwhile
+// Signal handlers running on the green threads' thread. A wake made in one
+// (sem_post is async-signal-safe) may have interrupted the hub in the
+// middle of its run queue: it goes through the hub's inbox instead, which
+// the hub drains at its next turn. (A handler that longjmps out leaves
+// this raised: wakes then take the inbox, slower but still right.)
+constinit int g_handler_depth = 0;
+void (*g_spin_send_deferred)() noexcept = nullptr;
+
+// A fork child copies the word of an object another thread was changing at
+// that instant: held, with no holder left. A word held for long in a
+// process with no other thread is such a word, and is taken over.
+constinit bool g_forked = false;  // this process is a fork child
+
+bool only_thread() noexcept {
+    char buf[512];
+    const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);  // not interposed
+    if (fd < 0) {
+        return false;
+    }
+    const ssize_t n = sys::read(fd, buf, sizeof buf - 1);
+    sys::close(fd);
+    if (n <= 0) {
+        return false;
+    }
+    buf[n] = '\0';
+    // Field 20 (num_threads) counts from the ")" that ends field 2.
+    const char* p = std::strrchr(buf, ')');
+    for (int field = 2; p != nullptr && field < 20; ++field) {
+        p = std::strchr(p + 1, ' ');
+    }
+    return p != nullptr && std::strtol(p + 1, nullptr, 10) == 1;
+}
+
+[[gnu::noinline]] void spin_contended(std::uint32_t& word) noexcept {
+    for (unsigned i = 0;; ++i) {
+        if (__atomic_load_n(&word, __ATOMIC_RELAXED) == 0 &&
+            __atomic_exchange_n(&word, 1, __ATOMIC_ACQUIRE) == 0) {
+            return;
+        }
+        if (i < 100) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        } else {
+            sys::sched_yield();  // the holder may be descheduled
+            if (g_forked && i % 4096 == 0 && only_thread()) {
+                __atomic_store_n(&word, 1, __ATOMIC_RELAXED);  // ours now
+                return;
+            }
+        }
+    }
+}
+
+class Spin {
+public:
+    explicit Spin(std::uint32_t& word) noexcept : Spin(word, on_main_thread()) {}
+    // `here`: on_main_thread(), known to the caller.
+    Spin(std::uint32_t& word, bool here) noexcept : word_(word), here_(here) { lock(); }
+    ~Spin() {
+        if (held_) {
+            unlock();
+        }
+    }
+    Spin(const Spin&) = delete;
+    Spin& operator=(const Spin&) = delete;
+
+    void lock() noexcept {
+        if (here_) {
+            ++g_spin_held;
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        }
+        if (__atomic_exchange_n(&word_, 1, __ATOMIC_ACQUIRE) != 0) [[unlikely]] {
+            spin_contended(word_);
+        }
+        held_ = true;
+    }
+    void unlock() noexcept {
+        __atomic_store_n(&word_, 0, __ATOMIC_RELEASE);
+        held_ = false;
+        if (here_) {
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            if (--g_spin_held == 0 && g_spin_deferred) [[unlikely]] {
+                g_spin_deferred = false;
+                if (g_spin_send_deferred != nullptr) {
+                    g_spin_send_deferred();
+                }
+            }
+        }
+    }
+
+private:
+    std::uint32_t& word_;
+    const bool here_;
+    bool held_ = false;
+};
+
+// A green waiter's node, before it is linked.
+void green_node(WaitNode& n, Hub& hub) noexcept {
+    n.hub = &hub;
+    n.remote.w = &n.w;
+}
+
+// An OS waiter's node, before it is linked.
+void os_node(WaitNode& n) noexcept {
+    REAL(sem_init)(&n.os, 0, 0);
+}
+
+// Nodes taken under an object's lock, to wake in order once it is released.
+struct Woken {
+    WaitNode* head = nullptr;
+    WaitNode* tail = nullptr;
+};
+
+// Under the object's lock: n, unlinked by a waker, is given what it waits
+// for; it is woken by wake(woken) after the release.
+void take(WaitNode& n, Woken& woken) noexcept {
+    n.next = n.prev = nullptr;
+    n.linked = false;
+    if (n.hub != nullptr && (!on_main_thread() || g_handler_depth != 0)) {
+        n.posted = true;
+    }
+    n.chain = nullptr;
+    (woken.tail != nullptr ? woken.tail->chain : woken.head) = &n;
+    woken.tail = &n;
+}
+
+// The first node of l, taken; false if l is empty.
+bool take_first(NodeList& l, Woken& woken) noexcept {
+    while (WaitNode* n = l.head) {
+        remove(l, *n);
+        if (!stale(*n)) [[likely]] {
+            take(*n, woken);
+            return true;
+        }
+    }
+    return false;
+}
+
+// Every node of l, taken, in order.
+void take_all(NodeList& l, Woken& woken) noexcept {
+    for (WaitNode* n = l.head; n != nullptr;) {
+        WaitNode* next = n->next;
+        if (!stale(*n)) [[likely]] {
+            take(*n, woken);
+        }
+        n = next;
+    }
+    l = NodeList{};
+}
+
+// After the lock is released: wakes what take() gave to. A node may be
+// gone as soon as it is woken: its link is read first.
+void wake(const Woken& woken) noexcept {
+    for (WaitNode* n = woken.head; n != nullptr;) {
+        WaitNode* next = n->chain;
+        if (n->hub == nullptr) {
+            REAL(sem_post)(&n->os);
+        } else if (n->posted) {
+            n->hub->post_remote(n->remote);
+        } else {
+            detail::unpark(n->w, WakeReason::ready);
+        }
+        n = next;
+    }
+}
+
+// A green waiter found its node taken after its wait ended otherwise: it
+// got what it waited for; a wake through the inbox may still be on its way
+// to the node, which must live until it lands.
+void settle(WaitNode& n) noexcept {
+    while (n.posted && !n.remote.done) {
+        n.hub->park(n.w, kNoDeadline, false);
+    }
+}
+
+// An OS waiter blocks until its node is taken, `abs` on `clock` (null: no
+// deadline) or a signal: 0, ETIMEDOUT or EINTR. libc's own semaphore wait,
+// so signals and cancellation act as in libc's waits (a caller that is no
+// cancellation point holds it off with NoCancel).
+// Not noexcept: a cancel acted on in it unwinds through here.
+int os_block(WaitNode& n, clockid_t clock, const struct timespec* abs) {
+    const int r = abs != nullptr ? REAL(sem_clockwait)(&n.os, clock, abs) : REAL(sem_wait)(&n.os);
+    return r == 0 ? 0 : errno;
+}
+
+// An OS waiter found its node taken after its wait ended otherwise: the
+// post is on its way (it refers to the node); takes it.
+void os_settle(WaitNode& n) noexcept {
+    int old;
+    REAL(pthread_setcancelstate)(PTHREAD_CANCEL_DISABLE, &old);
+    while (REAL(sem_wait)(&n.os) != 0) {
+    }
+    REAL(pthread_setcancelstate)(old, nullptr);
+}
+
+void settle_any(WaitNode& n) noexcept {
+    if (n.hub != nullptr) {
+        settle(n);
+    } else {
+        os_settle(n);
+    }
+}
+
+// Holds cancellation off on an OS thread for a wait that is no
+// cancellation point (mutex, rwlock, barrier).
+struct NoCancel {
+    int old = PTHREAD_CANCEL_ENABLE;
+    NoCancel() noexcept { REAL(pthread_setcancelstate)(PTHREAD_CANCEL_DISABLE, &old); }
+    ~NoCancel() { REAL(pthread_setcancelstate)(old, nullptr); }
+};
 
 constexpr long kSecond = 1'000'000'000;
 
@@ -953,7 +1238,7 @@ void run_tsd_destructors(Tsd& tsd) noexcept {
 struct GMutex {
     std::uint64_t owner;  // self_token of the owner; 0 unlocked
     std::uint32_t count;  // recursion depth
-    std::uint32_t pad0;
+    std::uint32_t lock;   // the lock word (Spin)
     int kind;             // glibc's: type in the low 2 bits, flags above
     int pad1;
     NodeList waiters;
@@ -969,90 +1254,165 @@ bool mutex_is_real(pthread_mutex_t* m) noexcept {
     return (gm(m)->kind & kMutexPshared) != 0;
 }
 
-// Locks m for `tok`. `deadline_abs` (with `clock`) null: no deadline. EINVAL
+// A waiter whose wait ended otherwise than by a wake takes the lock
+// `word` of the object whose list `l` holds its node: true if the node was
+// still there (now unlinked: the wait failed), false if it had been taken
+// (what it waited for is its own; the wake on its way has landed).
+bool leave(std::uint32_t& word, NodeList& l, WaitNode& n) noexcept {
+    Spin spin(word);
+    if (n.linked) {
+        remove(l, n);
+        return true;
+    }
+    spin.unlock();
+    settle_any(n);
+    return false;
+}
+
+// Locks m for the caller. `abs` (on `clock`) null: no deadline. EINVAL
 // for a bad time is reported only when the call has to wait, as glibc does.
-int mutex_lock(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs, bool interruptible) {
+int mutex_lock_slow(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs, bool interruptible,
+                    bool here, Hub* hub, std::uint64_t tok);
+
+inline int mutex_lock(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs, bool interruptible) {
+    const bool here = on_main_thread();
+    Hub* hub = here ? Hub::current_if_any() : nullptr;
     // A loop that takes a free mutex again and again (a flag polled under
     // its lock) still lets the other green threads run now and then.
-    if (Hub* h = Hub::current_if_any(); h != nullptr && !h->in_hub_fiber()) {
-        h->count_call();
+    if (hub != nullptr && !hub->in_hub_fiber()) {
+        hub->count_call();
     }
-    const int type = m->kind & 3;
-    const std::uint64_t tok = self_token();
-    if (m->owner == 0) {
-        m->owner = tok;
-        m->count = 1;
-        return 0;
-    }
-    if (m->owner == tok) {
-        if (type == PTHREAD_MUTEX_RECURSIVE) {
-            if (m->count == UINT32_MAX) {
-                return EAGAIN;
-            }
-            ++m->count;
+    const std::uint64_t tok = token_of(here, hub);
+    {
+        Spin spin(m->lock, here);
+        if (m->owner == 0) [[likely]] {
+            m->owner = tok;
+            m->count = 1;
             return 0;
         }
-        if (type == PTHREAD_MUTEX_ERRORCHECK) {
-            return try_only ? EBUSY : EDEADLK;
-        }
     }
-    if (try_only) {
-        return EBUSY;
-    }
-    Nanos deadline = kNoDeadline;
-    if (abs != nullptr) {
-        if (!valid_ns(abs)) {
-            return EINVAL;
-        }
-        deadline = deadline_from(clock, abs);
-    }
-    Hub& hub = Hub::current();
-    WaitNode n;
-    n.token = tok;
-    push(m->waiters, n);
+    return mutex_lock_slow(m, try_only, clock, abs, interruptible, here, hub, tok);
+}
+
+[[gnu::noinline]] int mutex_lock_slow(GMutex* m, bool try_only, clockid_t clock, const struct timespec* abs,
+                                      bool interruptible, bool here, Hub* hub, std::uint64_t tok) {
+    const int type = m->kind & 3;
+    Spin spin(m->lock, here);
     for (;;) {
-        const WakeReason why = hub.park(n.w, deadline, interruptible);
-        if (why == WakeReason::ready) {
-            return 0;  // handed over by unlock
-        }
-        remove(m->waiters, n);
-        if (why == WakeReason::timed_out) {
-            return ETIMEDOUT;
-        }
-        // Killed (a cancel: mutex_lock is no cancellation point) or a signal:
-        // neither ends a mutex wait.
-        detail::defer_interruption(n.w);
         if (m->owner == 0) {
             m->owner = tok;
             m->count = 1;
             return 0;
         }
+        if (m->owner == tok) {
+            if (type == PTHREAD_MUTEX_RECURSIVE) {
+                if (m->count == UINT32_MAX) {
+                    return EAGAIN;
+                }
+                ++m->count;
+                return 0;
+            }
+            if (type == PTHREAD_MUTEX_ERRORCHECK) {
+                return try_only ? EBUSY : EDEADLK;
+            }
+        }
+        if (try_only) {
+            return EBUSY;
+        }
+        if (abs != nullptr && !valid_ns(abs)) {
+            return EINVAL;
+        }
+        if (!here || hub != nullptr) {
+            break;
+        }
+        // The first wait of the thread makes its hub, outside the lock,
+        // and looks again.
+        spin.unlock();
+        hub = &Hub::current();
+        spin.lock();
+    }
+    WaitNode n;
+    n.token = tok;
+    if (!here) {
+        os_node(n);
         push(m->waiters, n);
+        spin.unlock();
+        NoCancel no_cancel;  // no cancellation point
+        int e;
+        do {
+            e = os_block(n, clock, abs);
+        } while (e == EINTR);
+        return e == 0 || !leave(m->lock, m->waiters, n) ? 0 : e;
+    }
+    green_node(n, *hub);
+    push(m->waiters, n);
+    spin.unlock();
+    const Nanos deadline = abs != nullptr ? deadline_from(clock, abs) : kNoDeadline;
+    for (;;) {
+        const WakeReason why = hub->park(n.w, deadline, interruptible);
+        if (why == WakeReason::ready) {
+            return 0;  // handed over by unlock
+        }
+        spin.lock();
+        if (!n.linked) {
+            spin.unlock();
+            settle(n);
+            return 0;  // handed over meanwhile
+        }
+        if (why == WakeReason::timed_out) {
+            remove(m->waiters, n);
+            return ETIMEDOUT;
+        }
+        spin.unlock();
+        // Killed (a cancel: mutex_lock is no cancellation point) or a
+        // signal: neither ends a mutex wait, which keeps its place.
+        detail::defer_interruption(n.w);
         interruptible = false;
     }
 }
 
-int mutex_unlock(GMutex* m) noexcept {
-    const int type = m->kind & 3;
-    if (m->owner != self_token()) {
-        if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
-            return EPERM;
-        }
-        if (m->owner == 0) {
+int mutex_unlock_slow(GMutex* m, bool here, std::uint64_t tok) noexcept;
+
+inline int mutex_unlock(GMutex* m) noexcept {
+    const bool here = on_main_thread();
+    const std::uint64_t tok = token_of(here, here ? Hub::current_if_any() : nullptr);
+    {
+        Spin spin(m->lock, here);
+        if (m->owner == tok && m->waiters.head == nullptr && ((m->kind & 3) != PTHREAD_MUTEX_RECURSIVE || m->count == 1))
+            [[likely]] {
+            m->owner = 0;
+            m->count = 0;
             return 0;
         }
     }
-    if (type == PTHREAD_MUTEX_RECURSIVE && --m->count > 0) {
-        return 0;
+    return mutex_unlock_slow(m, here, tok);
+}
+
+[[gnu::noinline]] int mutex_unlock_slow(GMutex* m, bool here, std::uint64_t tok) noexcept {
+    const int type = m->kind & 3;
+    Woken woken;
+    {
+        Spin spin(m->lock, here);
+        if (m->owner != tok) {
+            if (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK) {
+                return EPERM;
+            }
+            if (m->owner == 0) {
+                return 0;
+            }
+        }
+        if (type == PTHREAD_MUTEX_RECURSIVE && --m->count > 0) {
+            return 0;
+        }
+        if (take_first(m->waiters, woken)) {
+            m->owner = woken.head->token;  // hand-off: no barging, FIFO
+            m->count = 1;
+        } else {
+            m->owner = 0;
+            m->count = 0;
+        }
     }
-    if (WaitNode* n = pop_live(m->waiters)) {
-        m->owner = n->token;  // hand-off: no barging, FIFO
-        m->count = 1;
-        detail::unpark(n->w, WakeReason::ready);
-    } else {
-        m->owner = 0;
-        m->count = 0;
-    }
+    wake(woken);
     return 0;
 }
 
@@ -1060,7 +1420,8 @@ int mutex_unlock(GMutex* m) noexcept {
 
 struct GCond {
     NodeList waiters;
-    unsigned char pad[20];
+    std::uint32_t lock;   // the lock word (Spin)
+    unsigned char pad[16];
     std::uint32_t wrefs;  // glibc's __wrefs: bit 0 process-shared, bit 1 monotonic clock
     unsigned char pad2[8];
 };
@@ -1085,28 +1446,104 @@ void any_mutex_relock(pthread_mutex_t* m) {
     }
 }
 
-int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline) {
-    cancel_point();
-    GCond* c = gc(cv);
+void cond_signal(GCond* c, bool all) noexcept {
+    Woken woken;
+    {
+        Spin spin(c->lock);
+        if (all) {
+            take_all(c->waiters, woken);
+        } else {
+            take_first(c->waiters, woken);
+        }
+    }
+    wake(woken);
+}
+
+// An OS waiter's wait, unwound by a cancel acted on in it: its node leaves
+// (a signal it was given goes to the next waiter), and the mutex is taken
+// again before the cleanup handlers run, as POSIX asks.
+struct OsCondWait {
+    GCond* c;
+    pthread_mutex_t* m;
+    WaitNode& n;
+    bool waiting = true;
+    ~OsCondWait() {
+        if (waiting) {
+            if (!leave(c->lock, c->waiters, n)) {
+                cond_signal(c, false);
+            }
+            any_mutex_relock(m);
+        }
+    }
+};
+
+int cond_wait_os(GCond* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
     WaitNode n;
-    push(c->waiters, n);
+    os_node(n);
+    {
+        Spin spin(c->lock);
+        push(c->waiters, n);
+    }
     if (const int e = any_mutex_unlock(m); e != 0) {
-        remove(c->waiters, n);
+        if (!leave(c->lock, c->waiters, n)) {
+            cond_signal(c, false);
+        }
+        return e;
+    }
+    int e;
+    {
+        OsCondWait unwinding{c, m, n};
+        do {
+            e = os_block(n, clock, abs);  // a cancellation point
+        } while (e == EINTR);
+        unwinding.waiting = false;
+    }
+    if (e != 0 && !leave(c->lock, c->waiters, n)) {
+        e = 0;  // signalled as the wait ended
+    }
+    any_mutex_relock(m);
+    return e;
+}
+
+// `deadline` for a green waiter; `clock` and `abs` (null: none) for an OS
+// waiter.
+int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline, clockid_t clock,
+              const struct timespec* abs) {
+    GCond* c = gc(cv);
+    if (!on_main_thread()) {
+        return cond_wait_os(c, m, clock, abs);
+    }
+    cancel_point();
+    Hub& hub = Hub::current();
+    WaitNode n;
+    green_node(n, hub);
+    {
+        Spin spin(c->lock);
+        push(c->waiters, n);
+    }
+    if (const int e = any_mutex_unlock(m); e != 0) {
+        if (!leave(c->lock, c->waiters, n)) {
+            cond_signal(c, false);
+        }
         return e;
     }
     WakeReason why;
     {
         CancelWindow window;
-        why = Hub::current().park(n.w, deadline, true);
+        why = hub.park(n.w, deadline, true);
     }
-    remove(c->waiters, n);
+    const bool signalled = why == WakeReason::ready || !leave(c->lock, c->waiters, n);
     any_mutex_relock(m);
     if (why == WakeReason::timed_out) {
-        return ETIMEDOUT;
+        return signalled ? 0 : ETIMEDOUT;
     }
     if (why != WakeReason::ready) {
-        // A cancel, with the mutex held again as POSIX asks; anything else
-        // is a spurious wake-up, which callers must expect.
+        // A cancel, with the mutex held again as POSIX asks (a signal this
+        // waiter was given goes to the next); anything else is a spurious
+        // wake-up, which callers must expect.
+        if (signalled && cancel_due()) {
+            cond_signal(c, false);
+        }
         wait_cut_short(n.w);
     }
     return 0;
@@ -1117,7 +1554,7 @@ int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline) {
 struct GRwlock {
     std::uint64_t writer;  // self_token of the write owner; 0 none
     std::uint32_t readers;
-    std::uint32_t pad0;
+    std::uint32_t lock;    // the lock word (Spin)
     unsigned char pad1[12];
     int shared;            // glibc's __shared: nonzero for process-shared
     NodeList waiters;
@@ -1138,20 +1575,21 @@ bool prefers_writers(const GRwlock* r) noexcept {
     return r->flags != PTHREAD_RWLOCK_PREFER_READER_NP;
 }
 
-// The lock is free or read-held: grants what the queue's front allows.
-void rwlock_grant(GRwlock* r) noexcept {
+// Under the lock, with the lock free or read-held: grants what the
+// queue's front allows.
+void rwlock_grant(GRwlock* r, Woken& woken) noexcept {
     if (r->writer != 0) {
         return;
     }
     for (WaitNode* n = r->waiters.head; n != nullptr;) {
         WaitNode* next = n->next;
-        if (n->w.why != WakeReason::none) {
-            remove(r->waiters, *n);  // already woken by a timer or a cancel
+        if (stale(*n)) [[unlikely]] {
+            remove(r->waiters, *n);
         } else if (n->kind == 1) {
             if (r->readers == 0) {
                 remove(r->waiters, *n);
                 r->writer = n->token;
-                detail::unpark(n->w, WakeReason::ready);
+                take(*n, woken);
                 return;
             }
             if (prefers_writers(r)) {
@@ -1160,7 +1598,7 @@ void rwlock_grant(GRwlock* r) noexcept {
         } else {
             remove(r->waiters, *n);
             ++r->readers;
-            detail::unpark(n->w, WakeReason::ready);
+            take(*n, woken);
         }
         n = next;
     }
@@ -1168,68 +1606,121 @@ void rwlock_grant(GRwlock* r) noexcept {
 
 bool writer_waiting(GRwlock* r) noexcept {
     for (WaitNode* n = r->waiters.head; n != nullptr; n = n->next) {
-        if (n->kind == 1 && n->w.why == WakeReason::none) {
+        if (n->kind == 1 && !stale(*n)) {
             return true;
         }
     }
     return false;
 }
 
+// A wait that failed: its node leaves, and a writer that gave up may let
+// readers behind it in. False if the node had been granted meanwhile.
+bool rwlock_leave(GRwlock* r, WaitNode& n) noexcept {
+    Woken woken;
+    bool left = false;
+    {
+        Spin spin(r->lock);
+        if (n.linked) {
+            remove(r->waiters, n);
+            rwlock_grant(r, woken);
+            left = true;
+        }
+    }
+    if (!left) {
+        settle_any(n);
+        return false;
+    }
+    wake(woken);
+    return true;
+}
+
 int rwlock_lock(GRwlock* r, bool write, bool try_only, clockid_t clock, const struct timespec* abs) {
     if (abs != nullptr && !valid_ns(abs)) {
         return EINVAL;
     }
+    const bool here = on_main_thread();
+    Hub* hub = here ? Hub::current_if_any() : nullptr;
     const std::uint64_t tok = self_token();
-    if (r->writer == tok) {
-        return try_only ? EBUSY : EDEADLK;
-    }
-    if (write ? (r->writer == 0 && r->readers == 0)
-              : (r->writer == 0 && !(prefers_writers(r) && writer_waiting(r)))) {
-        if (write) {
-            r->writer = tok;
-        } else {
-            if (r->readers == UINT32_MAX) {
-                return EAGAIN;
-            }
-            ++r->readers;
+    Spin spin(r->lock);
+    for (;;) {
+        if (r->writer == tok) {
+            return try_only ? EBUSY : EDEADLK;
         }
-        return 0;
+        if (write ? (r->writer == 0 && r->readers == 0)
+                  : (r->writer == 0 && !(prefers_writers(r) && writer_waiting(r)))) {
+            if (write) {
+                r->writer = tok;
+            } else {
+                if (r->readers == UINT32_MAX) {
+                    return EAGAIN;
+                }
+                ++r->readers;
+            }
+            return 0;
+        }
+        if (try_only) {
+            return EBUSY;
+        }
+        if (!here || hub != nullptr) {
+            break;
+        }
+        spin.unlock();  // the thread's first wait makes its hub (mutex_lock)
+        hub = &Hub::current();
+        spin.lock();
     }
-    if (try_only) {
-        return EBUSY;
-    }
-    const Nanos deadline = abs != nullptr ? deadline_from(clock, abs) : kNoDeadline;
-    Hub& hub = Hub::current();
     WaitNode n;
     n.token = tok;
     n.kind = write ? 1 : 0;
+    if (!here) {
+        os_node(n);
+        push(r->waiters, n);
+        spin.unlock();
+        NoCancel no_cancel;  // no cancellation point
+        int e;
+        do {
+            e = os_block(n, clock, abs);
+        } while (e == EINTR);
+        return e == 0 || !rwlock_leave(r, n) ? 0 : e;
+    }
+    green_node(n, *hub);
     push(r->waiters, n);
+    spin.unlock();
+    const Nanos deadline = abs != nullptr ? deadline_from(clock, abs) : kNoDeadline;
     bool interruptible = true;
     for (;;) {
-        const WakeReason why = hub.park(n.w, deadline, interruptible);
+        const WakeReason why = hub->park(n.w, deadline, interruptible);
         if (why == WakeReason::ready) {
             return 0;
         }
-        remove(r->waiters, n);
         if (why == WakeReason::timed_out) {
-            rwlock_grant(r);  // a writer that gave up may unblock readers
-            return ETIMEDOUT;
+            return rwlock_leave(r, n) ? ETIMEDOUT : 0;
         }
-        detail::defer_interruption(n.w);
-        push(r->waiters, n);
+        spin.lock();
+        const bool waiting = n.linked;
+        spin.unlock();
+        if (!waiting) {
+            settle(n);
+            return 0;
+        }
+        detail::defer_interruption(n.w);  // not a cancellation point
         interruptible = false;
     }
 }
 
 int rwlock_unlock(GRwlock* r) noexcept {
-    if (r->writer != 0 && r->writer == self_token()) {
-        r->writer = 0;
-    } else if (r->readers > 0) {
-        --r->readers;
-    } else {
-        return 0;  // glibc does not check either
+    Woken woken;
+    {
+        Spin spin(r->lock);
+        if (r->writer != 0 && r->writer == self_token()) {
+            r->writer = 0;
+        } else if (r->readers > 0) {
+            --r->readers;
+        } else {
+            return 0;  // glibc does not check either
+        }
+        rwlock_grant(r, woken);
     }
-    rwlock_grant(r);
+    wake(woken);
     return 0;
 }
 
@@ -1240,7 +1731,7 @@ struct GBarrier {
     std::uint32_t arrived;
     NodeList waiters;
     std::uint32_t magic;  // kBarrierMagic: ours; else libc's (process-shared)
-    std::uint32_t pad;
+    std::uint32_t lock;   // the lock word (Spin)
 };
 static_assert(sizeof(GBarrier) == sizeof(pthread_barrier_t));
 constexpr std::uint32_t kBarrierMagic = 0x67626172;  // "gbar"
@@ -1253,7 +1744,7 @@ GBarrier* gb(pthread_barrier_t* b) noexcept {
 
 struct GSem {
     std::uint32_t value;
-    std::uint32_t pad;
+    std::uint32_t lock;   // the lock word (Spin)
     NodeList waiters;
     std::uint32_t magic;  // kSemMagic: ours; else libc's (shared, named)
     std::uint32_t pad2;
@@ -1265,7 +1756,69 @@ GSem* gs(sem_t* s) noexcept {
     return reinterpret_cast<GSem*>(s);
 }
 bool sem_is_green(sem_t* s) noexcept {
-    return green() && gs(s)->magic == kSemMagic;
+    return mode() == kGreen && gs(s)->magic == kSemMagic;
+}
+
+// A unit more: to the first waiter, else to the value. -1 with errno.
+int sem_put(GSem* s) noexcept {
+    Woken woken;
+    {
+        Spin spin(s->lock);
+        if (s->waiters.head == nullptr && s->value < SEM_VALUE_MAX) [[likely]] {
+            ++s->value;
+            return 0;
+        }
+        if (!take_first(s->waiters, woken)) {
+            if (s->value == SEM_VALUE_MAX) {
+                errno = EOVERFLOW;
+                return -1;
+            }
+            ++s->value;
+        }
+    }
+    wake(woken);  // the unit goes to it
+    return 0;
+}
+
+// An OS waiter's wait, unwound by a cancel acted on in it: its node leaves,
+// and a unit it was given goes back.
+struct OsSemWait {
+    GSem* s;
+    WaitNode& n;
+    bool waiting = true;
+    ~OsSemWait() {
+        if (waiting && !leave(s->lock, s->waiters, n)) {
+            sem_put(s);
+        }
+    }
+};
+
+// sem_wait on an OS thread: libc's own semaphore wait in the node, so
+// signals, SA_RESTART and cancellation act as in libc's.
+int sem_wait_os(GSem* s, clockid_t clock, const struct timespec* abs) {
+    const int saved = errno;
+    WaitNode n;
+    {
+        Spin spin(s->lock);
+        if (s->value > 0) {
+            --s->value;
+            return 0;
+        }
+        os_node(n);
+        push(s->waiters, n);
+    }
+    int e;
+    {
+        OsSemWait unwinding{s, n};
+        e = os_block(n, clock, abs);
+        unwinding.waiting = false;
+    }
+    if (e == 0 || !leave(s->lock, s->waiters, n)) {
+        errno = saved;
+        return 0;
+    }
+    errno = e;
+    return -1;
 }
 
 // -1 with errno, as sem_wait. A signal whose handlers all have SA_RESTART
@@ -1273,27 +1826,37 @@ bool sem_is_green(sem_t* s) noexcept {
 // ends a timed one with EINTR, as libc's sem_timedwait does.
 int sem_wait_green(GSem* s, Nanos deadline) {
     cancel_point();
-    const int saved = errno;
-    for (;;) {
-        if (s->value > 0) {
+    {
+        Spin spin(s->lock, true);
+        if (s->value > 0) [[likely]] {
             --s->value;
-            errno = saved;
             return 0;
         }
-        Hub& hub = Hub::current();
+    }
+    const int saved = errno;
+    Hub& hub = Hub::current();  // the thread's first wait makes it
+    for (;;) {
         WaitNode n;
-        push(s->waiters, n);
+        {
+            Spin spin(s->lock);
+            if (s->value > 0) {
+                --s->value;
+                errno = saved;
+                return 0;
+            }
+            green_node(n, hub);
+            push(s->waiters, n);
+        }
         WakeReason why;
         {
             SignalWindow signals(&hub, false);  // its own CancelWindow
             CancelWindow window;
             why = hub.park(n.w, deadline, true);
         }
-        if (why == WakeReason::ready) {
+        if (why == WakeReason::ready || !leave(s->lock, s->waiters, n)) {
             errno = saved;
             return 0;  // a unit handed over by sem_post
         }
-        remove(s->waiters, n);
         if (why == WakeReason::timed_out) {
             errno = ETIMEDOUT;
             return -1;
@@ -1412,33 +1975,40 @@ void shared_sem_posted(sem_t* s) noexcept {
 // ---- futex (std::atomic::wait, std::latch, std::barrier, std::future) -------------
 
 // Waiters of the emulated futex, by address. Waiter::tag holds the address,
-// Waiter::payload the bitset.
+// the node's token the bitset. A bucket has a lock word: OS threads wake
+// green waiters too (see "waiting across OS threads").
 constexpr std::size_t kFutexBuckets = 256;
 constinit NodeList g_futex[kFutexBuckets]{};
+constinit std::uint32_t g_futex_lock[kFutexBuckets]{};
 
-NodeList& futex_bucket(const void* addr) noexcept {
+std::size_t futex_bucket(const void* addr) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(addr);
-    return g_futex[(a >> 2) % kFutexBuckets];
+    return (a >> 2) % kFutexBuckets;
 }
 
 long futex_wait(std::uint32_t* addr, std::uint32_t val, Nanos deadline, std::uint32_t bitset) {
-    if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
-        errno = EAGAIN;
-        return -1;
-    }
     Hub& hub = Hub::current();
+    const std::size_t b = futex_bucket(addr);
     WaitNode n;
     n.w.tag = reinterpret_cast<std::uintptr_t>(addr);
     n.token = bitset;
-    NodeList& b = futex_bucket(addr);
-    push(b, n);
+    green_node(n, hub);
+    {
+        // The value is read under the lock a waker of another thread takes
+        // after its store: it sees this node, or this sees its store.
+        Spin spin(g_futex_lock[b]);
+        if (__atomic_load_n(addr, __ATOMIC_SEQ_CST) != val) {
+            errno = EAGAIN;
+            return -1;
+        }
+        push(g_futex[b], n);
+    }
     WakeReason why;
     {
         SignalWindow signals(&hub, false);  // a futex wait is no cancellation point
         why = hub.park(n.w, deadline, true);
     }
-    remove(b, n);
-    if (why == WakeReason::ready) {
+    if (why == WakeReason::ready || !leave(g_futex_lock[b], g_futex[b], n)) {
         return 0;
     }
     if (why == WakeReason::timed_out) {
@@ -1450,20 +2020,27 @@ long futex_wait(std::uint32_t* addr, std::uint32_t val, Nanos deadline, std::uin
     return -1;
 }
 
+// Wakes up to `count` green waiters of addr, from any thread.
 long futex_wake(std::uint32_t* addr, int count, std::uint32_t bitset) noexcept {
-    NodeList& b = futex_bucket(addr);
-    long woken = 0;
-    for (WaitNode* n = b.head; n != nullptr && woken < count;) {
-        WaitNode* next = n->next;
-        if (n->w.tag == reinterpret_cast<std::uintptr_t>(addr) && (n->token & bitset) != 0 &&
-            n->w.why == WakeReason::none) {
-            remove(b, *n);
-            detail::unpark(n->w, WakeReason::ready);
-            ++woken;
+    const std::size_t b = futex_bucket(addr);
+    long woken_count = 0;
+    Woken woken;
+    {
+        Spin spin(g_futex_lock[b]);
+        for (WaitNode* n = g_futex[b].head; n != nullptr && woken_count < count;) {
+            WaitNode* next = n->next;
+            if (stale(*n)) [[unlikely]] {
+                remove(g_futex[b], *n);
+            } else if (n->w.tag == reinterpret_cast<std::uintptr_t>(addr) && (n->token & bitset) != 0) {
+                remove(g_futex[b], *n);
+                take(*n, woken);
+                ++woken_count;
+            }
+            n = next;
         }
-        n = next;
     }
-    return woken;
+    wake(woken);
+    return woken_count;
 }
 
 }  // namespace
@@ -2019,37 +2596,52 @@ int pthread_once(pthread_once_t* once, void (*init)(void)) {
     if (!green()) {
         return REAL(pthread_once)(once, init);
     }
-    while (*once == kOnceInProgress) {
-        WaitNode n;
-        push(g_once_waiters, n);
-        Hub::current().park(n.w, kNoDeadline, false);
-        remove(g_once_waiters, n);
+    // Another OS thread may run the same once with libc's own: the state
+    // is claimed with a compare-and-swap as libc's is, libc's waiters are
+    // woken with a futex wake, and a routine libc runs is looked at again
+    // after a nap (it wakes only futex waiters).
+    Nanos nap = 1'000'000;
+    for (;;) {
+        int v = __atomic_load_n(once, __ATOMIC_ACQUIRE);
+        if ((v & kOnceDone) != 0) {
+            return 0;
+        }
+        if ((v & kOnceInProgress) != 0) {
+            WaitNode n;
+            push(g_once_waiters, n);
+            const WakeReason why = Hub::current().park(n.w, detail::now_ns() + nap, false);
+            remove(g_once_waiters, n);
+            if (why == WakeReason::timed_out) {
+                nap = std::min<Nanos>(nap * 2, 25'000'000);
+            }
+            continue;
+        }
+        if (__atomic_compare_exchange_n(once, &v, kOnceInProgress, false, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+            break;
+        }
     }
-    if (*once == kOnceDone) {
-        return 0;
-    }
-    *once = kOnceInProgress;
-    auto wake = [] {
+    auto finish = [once](int state) {
+        __atomic_store_n(once, state, __ATOMIC_RELEASE);
         while (WaitNode* n = pop_live(g_once_waiters)) {
             detail::unpark(n->w, WakeReason::ready);
         }
+        // A once completes once per object: a system call here is cheap.
+        REAL(syscall)(SYS_futex, once, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
     };
     try {
         init();
     } catch (...) {
-        *once = 0;  // cancelled or thrown: the next caller runs it
-        wake();
+        finish(0);  // cancelled or thrown: the next caller runs it
         throw;
     }
-    *once = kOnceDone;
-    wake();
+    finish(kOnceDone);
     return 0;
 }
 
 // ---- mutex ----------------------------------------------------------------------------------
 
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noexcept {
-    if (!green()) {
+    if (!green_objects()) {
         return REAL(pthread_mutex_init)(m, attr);
     }
     int type = PTHREAD_MUTEX_DEFAULT;
@@ -2071,35 +2663,35 @@ int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noex
 }
 
 int pthread_mutex_destroy(pthread_mutex_t* m) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_destroy)(m);
     }
     return gm(m)->owner != 0 ? EBUSY : 0;
 }
 
 int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_lock)(m);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, nullptr, true);
 }
 
 int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_trylock)(m);
     }
     return mutex_lock(gm(m), true, CLOCK_REALTIME, nullptr, true);
 }
 
 int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_timedlock)(m, abs);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, abs, true);
 }
 
 int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_clocklock)(m, clock, abs);
     }
     if (!supported_clock(clock)) {
@@ -2109,14 +2701,14 @@ int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct ti
 }
 
 int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_unlock)(m);
     }
     return mutex_unlock(gm(m));
 }
 
 int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
-    if (!green() || mutex_is_real(m)) {
+    if (!green_objects() || mutex_is_real(m)) {
         return REAL(pthread_mutex_consistent)(m);
     }
     return EINVAL;  // never inconsistent: EOWNERDEAD is not reported
@@ -2125,7 +2717,7 @@ int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
 // ---- condition variables -------------------------------------------------------------------
 
 int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcept {
-    if (!green()) {
+    if (!green_objects()) {
         return REAL(pthread_cond_init)(c, attr);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -2143,64 +2735,60 @@ int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcep
 }
 
 int pthread_cond_destroy(pthread_cond_t* c) noexcept {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_destroy)(c);
     }
     return 0;
 }
 
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_wait)(c, m);
     }
-    return cond_wait(c, m, kNoDeadline);
+    return cond_wait(c, m, kNoDeadline, CLOCK_REALTIME, nullptr);
 }
 
 int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_timedwait)(c, m, abs);
     }
     if (!valid_ns(abs)) {
         return EINVAL;
     }
     const clockid_t clock = (gc(c)->wrefs & 2) != 0 ? CLOCK_MONOTONIC : CLOCK_REALTIME;
-    return cond_wait(c, m, deadline_from(clock, abs));
+    return cond_wait(c, m, deadline_from(clock, abs), clock, abs);
 }
 
 int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_clockwait)(c, m, clock, abs);
     }
     if (!supported_clock(clock) || !valid_ns(abs)) {
         return EINVAL;
     }
-    return cond_wait(c, m, deadline_from(clock, abs));
+    return cond_wait(c, m, deadline_from(clock, abs), clock, abs);
 }
 
 int pthread_cond_signal(pthread_cond_t* c) noexcept {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_signal)(c);
     }
-    if (WaitNode* n = pop_live(gc(c)->waiters)) {
-        detail::unpark(n->w, WakeReason::ready);
-    }
+    cond_signal(gc(c), false);
     return 0;
 }
 
 int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
-    if (!green() || cond_is_real(c)) {
+    if (!green_objects() || cond_is_real(c)) {
         return REAL(pthread_cond_broadcast)(c);
     }
-    while (WaitNode* n = pop_live(gc(c)->waiters)) {
-        detail::unpark(n->w, WakeReason::ready);
-    }
+    cond_signal(gc(c), true);
     return 0;
 }
 
 // ---- rwlocks -----------------------------------------------------------------------------
 
 int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) noexcept {
-    if (!green()) {
+    if (!green_objects()) {
         return REAL(pthread_rwlock_init)(r, attr);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -2218,7 +2806,7 @@ int pthread_rwlock_init(pthread_rwlock_t* r, const pthread_rwlockattr_t* attr) n
 }
 
 int pthread_rwlock_destroy(pthread_rwlock_t* r) noexcept {
-    if (!green() || rwlock_is_real(r)) {
+    if (!green_objects() || rwlock_is_real(r)) {
         return REAL(pthread_rwlock_destroy)(r);
     }
     return 0;
@@ -2226,7 +2814,7 @@ int pthread_rwlock_destroy(pthread_rwlock_t* r) noexcept {
 
 #define GROVE_RWLOCK_CALL(name, params, args, write, try_only, clock, abs) \
     int name params noexcept {                                              \
-        if (!green() || rwlock_is_real(r)) {                                \
+        if (!green_objects() || rwlock_is_real(r)) {                                \
             return REAL(name) args;                                        \
         }                                                                   \
         return rwlock_lock(gr(r), write, try_only, clock, abs);             \
@@ -2242,21 +2830,21 @@ GROVE_RWLOCK_CALL(pthread_rwlock_timedwrlock, (pthread_rwlock_t* r, const struct
 #undef GROVE_RWLOCK_CALL
 
 int pthread_rwlock_clockrdlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
-    if (!green() || rwlock_is_real(r)) {
+    if (!green_objects() || rwlock_is_real(r)) {
         return REAL(pthread_rwlock_clockrdlock)(r, clock, a);
     }
     return supported_clock(clock) ? rwlock_lock(gr(r), false, false, clock, a) : EINVAL;
 }
 
 int pthread_rwlock_clockwrlock(pthread_rwlock_t* r, clockid_t clock, const struct timespec* a) noexcept {
-    if (!green() || rwlock_is_real(r)) {
+    if (!green_objects() || rwlock_is_real(r)) {
         return REAL(pthread_rwlock_clockwrlock)(r, clock, a);
     }
     return supported_clock(clock) ? rwlock_lock(gr(r), true, false, clock, a) : EINVAL;
 }
 
 int pthread_rwlock_unlock(pthread_rwlock_t* r) noexcept {
-    if (!green() || rwlock_is_real(r)) {
+    if (!green_objects() || rwlock_is_real(r)) {
         return REAL(pthread_rwlock_unlock)(r);
     }
     return rwlock_unlock(gr(r));
@@ -2265,7 +2853,7 @@ int pthread_rwlock_unlock(pthread_rwlock_t* r) noexcept {
 // ---- barriers ----------------------------------------------------------------------------
 
 int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count) noexcept {
-    if (!green()) {
+    if (!green_objects()) {
         return REAL(pthread_barrier_init)(b, attr, count);
     }
     int pshared = PTHREAD_PROCESS_PRIVATE;
@@ -2285,7 +2873,7 @@ int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr
 }
 
 int pthread_barrier_destroy(pthread_barrier_t* b) noexcept {
-    if (!green() || gb(b)->magic != kBarrierMagic) {
+    if (!green_objects() || gb(b)->magic != kBarrierMagic) {
         return REAL(pthread_barrier_destroy)(b);
     }
     if (gb(b)->arrived != 0) {
@@ -2296,30 +2884,51 @@ int pthread_barrier_destroy(pthread_barrier_t* b) noexcept {
 }
 
 int pthread_barrier_wait(pthread_barrier_t* bar) noexcept {
-    if (!green() || gb(bar)->magic != kBarrierMagic) {
+    if (!green_objects() || gb(bar)->magic != kBarrierMagic) {
         return REAL(pthread_barrier_wait)(bar);
     }
     GBarrier* b = gb(bar);
+    const bool here = on_main_thread();
+    // A green arrival that is not the last waits: the thread's first wait
+    // makes its hub, outside the lock.
+    Hub* hub = here && b->count > 1 ? &Hub::current() : nullptr;
+    Woken woken;
+    Spin spin(b->lock);
     if (++b->arrived == b->count) {
         b->arrived = 0;
-        while (WaitNode* n = pop_live(b->waiters)) {
-            detail::unpark(n->w, WakeReason::ready);
-        }
+        take_all(b->waiters, woken);
+        spin.unlock();
+        wake(woken);
         return PTHREAD_BARRIER_SERIAL_THREAD;
     }
-    Hub& hub = Hub::current();
+    // Not a cancellation point; nothing but the last arrival ends it.
     WaitNode n;
+    if (!here) {
+        os_node(n);
+        push(b->waiters, n);
+        spin.unlock();
+        NoCancel no_cancel;
+        while (os_block(n, CLOCK_MONOTONIC, nullptr) != 0) {
+        }
+        return 0;
+    }
+    green_node(n, *hub);
     push(b->waiters, n);
+    spin.unlock();
     bool interruptible = true;
     for (;;) {
-        // Not a cancellation point; nothing but the last arrival ends it.
-        const WakeReason why = hub.park(n.w, kNoDeadline, interruptible);
+        const WakeReason why = hub->park(n.w, kNoDeadline, interruptible);
         if (why == WakeReason::ready) {
             return 0;
         }
-        remove(b->waiters, n);
+        spin.lock();
+        const bool waiting = n.linked;
+        spin.unlock();
+        if (!waiting) {
+            settle(n);
+            return 0;
+        }
         detail::defer_interruption(n.w);
-        push(b->waiters, n);
         interruptible = false;
     }
 }
@@ -2380,7 +2989,7 @@ int pthread_spin_unlock(pthread_spinlock_t* l) noexcept {
 // ---- unnamed semaphores ----------------------------------------------------------------------
 
 int sem_init(sem_t* s, int pshared, unsigned value) noexcept {
-    if (!green() || pshared != 0) {
+    if (!green_objects() || pshared != 0) {
         if (mode() == kGreen) {
             std::memset(s, 0, sizeof *s);  // no stale marker of ours
         }
@@ -2411,73 +3020,65 @@ int sem_wait(sem_t* s) {
         }
         return REAL(sem_wait)(s);
     }
-    return sem_wait_green(gs(s), kNoDeadline);
+    return on_main_thread() ? sem_wait_green(gs(s), kNoDeadline) : sem_wait_os(gs(s), CLOCK_REALTIME, nullptr);
 }
 
 int sem_trywait(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
         return REAL(sem_trywait)(s);
     }
-    if (gs(s)->value > 0) {
-        --gs(s)->value;
+    GSem* g = gs(s);
+    Spin spin(g->lock);
+    if (g->value > 0) {
+        --g->value;
         return 0;
     }
     errno = EAGAIN;
     return -1;
 }
 
-int sem_timedwait(sem_t* s, const struct timespec* abs) {
-    Hub* hub = nullptr;
-    if (!sem_is_green(s) && (hub = shared_sem_hub()) == nullptr) {
-        return REAL(sem_timedwait)(s, abs);
-    }
-    if (!valid_ns(abs)) {
-        errno = EINVAL;
-        return -1;
-    }
-    const Nanos deadline = deadline_from(CLOCK_REALTIME, abs);
-    return hub != nullptr ? shared_sem_wait(hub, s, true, deadline) : sem_wait_green(gs(s), deadline);
-}
-
-int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
-    Hub* hub = nullptr;
-    if (!sem_is_green(s) && (hub = shared_sem_hub()) == nullptr) {
-        return REAL(sem_clockwait)(s, clock, abs);
-    }
+// A timed wait: EINVAL for a bad clock or time, as libc checks them first.
+int sem_wait_until(sem_t* s, clockid_t clock, const struct timespec* abs) {
     if (!supported_clock(clock) || !valid_ns(abs)) {
         errno = EINVAL;
         return -1;
     }
-    const Nanos deadline = deadline_from(clock, abs);
-    return hub != nullptr ? shared_sem_wait(hub, s, true, deadline) : sem_wait_green(gs(s), deadline);
+    if (Hub* hub = sem_is_green(s) ? nullptr : shared_sem_hub()) {
+        return shared_sem_wait(hub, s, true, deadline_from(clock, abs));
+    }
+    return on_main_thread() ? sem_wait_green(gs(s), deadline_from(clock, abs)) : sem_wait_os(gs(s), clock, abs);
+}
+
+int sem_timedwait(sem_t* s, const struct timespec* abs) {
+    if (!sem_is_green(s) && shared_sem_hub() == nullptr) {
+        return REAL(sem_timedwait)(s, abs);
+    }
+    return sem_wait_until(s, CLOCK_REALTIME, abs);
+}
+
+int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
+    if (!sem_is_green(s) && shared_sem_hub() == nullptr) {
+        return REAL(sem_clockwait)(s, clock, abs);
+    }
+    return sem_wait_until(s, clock, abs);
 }
 
 int sem_post(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
         const int r = REAL(sem_post)(s);
-        if (r == 0 && green()) {
-            shared_sem_posted(s);
+        if (r == 0 && green() && g_handler_depth == 0) {
+            shared_sem_posted(s);  // (from a handler: the waiter's next look sees it)
         }
         return r;
     }
-    GSem* g = gs(s);
-    if (WaitNode* n = pop_live(g->waiters)) {
-        detail::unpark(n->w, WakeReason::ready);  // the unit goes to it
-        return 0;
-    }
-    if (g->value == SEM_VALUE_MAX) {
-        errno = EOVERFLOW;
-        return -1;
-    }
-    ++g->value;
-    return 0;
+    return sem_put(gs(s));
 }
 
 int sem_getvalue(sem_t* s, int* value) noexcept {
     if (!sem_is_green(s)) {
         return REAL(sem_getvalue)(s, value);
     }
-    *value = static_cast<int>(gs(s)->value);
+    *value = static_cast<int>(__atomic_load_n(&gs(s)->value, __ATOMIC_RELAXED));
     return 0;
 }
 
@@ -2491,6 +3092,23 @@ long syscall(long number, ...) noexcept {
         x = va_arg(ap, long);
     }
     va_end(ap);
+    if (number == SYS_futex && green_objects() && !on_main_thread()) {
+        // Another OS thread's wake reaches the green threads' emulated
+        // waits as well as the kernel's.
+        const int op = static_cast<int>(a[1]) & FUTEX_CMD_MASK;
+        if ((op == FUTEX_WAKE || op == FUTEX_WAKE_BITSET) && a[2] > 0) {
+            const auto bits = op == FUTEX_WAKE ? ~0u : static_cast<std::uint32_t>(a[5]);
+            const auto val = static_cast<std::uint32_t>(a[2]);
+            if (bits != 0) {
+                const long mine = futex_wake(reinterpret_cast<std::uint32_t*>(a[0]), static_cast<int>(std::min<std::uint32_t>(val, INT_MAX)), bits);
+                if (mine >= static_cast<long>(val)) {
+                    return mine;
+                }
+                const long theirs = REAL(syscall)(number, a[0], a[1], val - mine, a[3], a[4], a[5]);
+                return theirs < 0 ? (mine > 0 ? mine : theirs) : mine + theirs;
+            }
+        }
+    }
     if (number == SYS_futex && green()) {
         Hub* hub = Hub::current_if_any();
         if (hub != nullptr && !hub->in_hub_fiber()) {
@@ -2546,3 +3164,31 @@ bool grove::shim::cancel_at_entry() noexcept {
     return false;
 }
 #endif
+
+void grove::shim::handler_begin() noexcept {
+    if (on_main_thread()) {
+        ++g_handler_depth;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    }
+}
+
+void grove::shim::handler_end() noexcept {
+    if (on_main_thread()) {
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        --g_handler_depth;
+    }
+}
+
+void grove::shim::sync_fork_child() noexcept {
+    ++g_fork_gen;
+    g_forked = true;
+}
+
+bool grove::shim::in_spin_here() noexcept {
+    return g_spin_held != 0 && on_main_thread();
+}
+
+void grove::shim::spin_deferred(void (*send)() noexcept) noexcept {
+    g_spin_send_deferred = send;
+    g_spin_deferred = true;
+}

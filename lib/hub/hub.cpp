@@ -21,6 +21,7 @@
 
 #include "hub/hub.hpp"
 
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@
 #include <system_error>
 #include <typeinfo>
 
+#include "hub/own_fd.hpp"
 #include "sys/sys.hpp"
 
 namespace grove::detail {
@@ -403,6 +405,9 @@ void Hub::loop() noexcept {
         if (signals_pending.load(std::memory_order_relaxed) != 0) [[unlikely]] {
             deliver_signals();
         }
+        if (inbox_.load(std::memory_order_relaxed) != nullptr) [[unlikely]] {
+            run_inbox();  // posted while the hub was busy, not polling
+        }
         expire_timers();
         while (FiberCore* f = run_queue_.pop()) {
             if (prepare(f)) {
@@ -414,6 +419,12 @@ void Hub::loop() noexcept {
 }
 
 void Hub::on_poll_event(std::uint64_t token, bool readable, bool writable, bool hangup) noexcept {
+    if (token == kInboxToken) [[unlikely]] {
+        std::uint64_t n;
+        (void)sys::read(inbox_fd_.load(std::memory_order_relaxed), &n, sizeof n);  // re-arm
+        run_inbox();
+        return;
+    }
     const int fd = static_cast<int>(token & 0xffffffffu);
     FdState* s = fd_state_if_any(fd);
     if (s == nullptr || s->seq != static_cast<std::uint32_t>(token >> 32)) {
@@ -771,6 +782,69 @@ void Hub::unpark(Waiter& w, WakeReason why) noexcept {
     make_ready(w.fiber);
 }
 
+// ---- wake-ups from other threads ---------------------------------------------------
+
+// The eventfd that wakes this hub's poll, made by the first poster. The
+// making is rare (once per hub), so a spin among posters is enough.
+int Hub::inbox_wake_fd() noexcept {
+    int fd = inbox_fd_.load(std::memory_order_acquire);
+    if (fd >= 0) [[likely]] {
+        return fd;
+    }
+    while (inbox_making_.exchange(true, std::memory_order_acquire)) {
+        sys::sched_yield();
+    }
+    fd = inbox_fd_.load(std::memory_order_acquire);
+    if (fd < 0) {
+        const int e = sys::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (e < 0) {
+            std::perror("grove: eventfd for a wake-up from another thread");
+            std::abort();  // a waiter would never be woken
+        }
+        // A post made before it is in the poll set leaves it readable,
+        // which the registration reports at once.
+        fd = own_fd(e, inbox_fd_);
+        if (poller_.add(fd, kInboxToken) != 0) {
+            std::perror("grove: epoll_ctl for a wake-up from another thread");
+            std::abort();
+        }
+    }
+    inbox_making_.store(false, std::memory_order_release);
+    return fd;
+}
+
+void Hub::post_remote(Remote& r) noexcept {
+    Remote* head = inbox_.load(std::memory_order_relaxed);
+    do {
+        r.next = head;
+    } while (!inbox_.compare_exchange_weak(head, &r, std::memory_order_release, std::memory_order_relaxed));
+    if (head == nullptr) {
+        // The hub takes the whole inbox at once: only the post that finds it
+        // empty needs to wake it. `r` may be gone from here on.
+        const std::uint64_t one = 1;
+        (void)sys::write(inbox_wake_fd(), &one, sizeof one);
+    }
+}
+
+// Hub thread: unparks everything posted, oldest first.
+void Hub::run_inbox() noexcept {
+    Remote* r = inbox_.exchange(nullptr, std::memory_order_acquire);
+    Remote* fifo = nullptr;
+    while (r != nullptr) {
+        Remote* next = r->next;
+        r->next = fifo;
+        fifo = r;
+        r = next;
+    }
+    while (fifo != nullptr) {
+        Remote* next = fifo->next;
+        Waiter& w = *fifo->w;
+        fifo->done = true;  // the waiter's fiber has not run since: it reads this later
+        unpark(w, WakeReason::ready);
+        fifo = next;
+    }
+}
+
 // ---- fds ---------------------------------------------------------------------------
 
 // Set by the shim's constructor while the program loads.
@@ -910,6 +984,13 @@ bool Hub::stream_socket(int fd) noexcept {
 
 void Hub::after_fork_child() noexcept {
     poller_.reopen();
+    // The parent's posts were for fibers the child does not have; its
+    // eventfd is shared with the parent. A fresh one is made when needed.
+    inbox_.store(nullptr, std::memory_order_relaxed);
+    if (const int fd = inbox_fd_.exchange(-1, std::memory_order_relaxed); fd >= 0) {
+        own_fd_close(fd);
+    }
+    inbox_making_.store(false, std::memory_order_relaxed);
     if (ring_ != nullptr) {
         // The parent's ring: never submit to it from here. A fresh one is
         // made on first use; the fibers whose operations were in it are gone.

@@ -310,6 +310,23 @@ public:
     // loaded, the thread's own is loaded back, and `image` is not saved.
     void forget_tls(const void* image) noexcept;
 
+    // --- wake-ups from other OS threads
+    // A Remote names a waiter of this hub that another thread wakes with
+    // `ready` through post_remote(): the record goes into the hub's inbox
+    // (lock-free), and the hub's thread, woken from its poll by an eventfd
+    // if it sleeps there, unparks the waiter (a no-op if it was woken
+    // otherwise meanwhile) and sets `done`. The record must live until then:
+    // a waiter that was posted and woke for another reason waits for
+    // `done`, which only the hub's own thread writes and reads.
+    struct Remote {
+        Remote* next = nullptr;
+        Waiter* w = nullptr;
+        bool done = false;
+    };
+    // Any thread. The eventfd is made at the first post: a hub that is
+    // never posted to has none.
+    void post_remote(Remote& r) noexcept;
+
     // In a child just forked: the hub keeps only the running fiber (as fork
     // keeps only the calling thread). Other fibers are dropped unrun, the
     // poller is a new epoll set (the parent's is shared across fork), no fd
@@ -384,6 +401,11 @@ private:
     static void (*after_tls_copy_)() noexcept;
     void load_tls(void* image) noexcept;
     void copy_tls(void* save_to, const void* load_from) noexcept;
+    std::atomic<Remote*> inbox_{nullptr};   // posted, newest first
+    std::atomic<int> inbox_fd_{-1};         // the eventfd that wakes the poll (own_fd)
+    std::atomic<bool> inbox_making_{false}; // a thread is making it
+    int inbox_wake_fd() noexcept;
+    void run_inbox() noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
 
@@ -392,6 +414,9 @@ private:
     // user_data of the ring's multishot poll on the epoll fd (RingOps are
     // aligned addresses, Ring::kIgnore is 0).
     static constexpr std::uint64_t kEpollTag = 1;
+    // Poll token of the inbox's eventfd (no fd number's token: its fd half
+    // is -1).
+    static constexpr std::uint64_t kInboxToken = ~std::uint64_t{0};
 };
 
 // A POSIX-style call was woken by `w.why` (killed or scope_timeout) and
