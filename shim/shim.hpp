@@ -91,6 +91,11 @@ bool in_spin_here() noexcept;
 // In a fork child: waiters left in sync objects' lists stayed in the
 // parent, and an object's lock word may have been copied held.
 void sync_fork_child() noexcept;
+// The same on an OS thread outside the green ones: its own slot of one
+// signal (signal_calls.cpp), sent again by send_os_deferred().
+bool in_os_spin() noexcept;
+void os_spin_deferred() noexcept;
+void send_os_deferred() noexcept;
 // Around a program's signal handler (signal_calls.cpp's trampoline): wakes
 // it makes on the green threads' thread go through the hub's inbox.
 void handler_begin() noexcept;

@@ -114,6 +114,29 @@ bool defer_signal(int sig, const siginfo_t* info) noexcept {
     return true;
 }
 
+// An OS thread outside the green ones holds a sync object's lock word
+// (thread_calls.cpp) when a signal comes: one signal is put off, in the
+// thread's own slot, and sent again to it at the release. A second,
+// different one runs at once.
+struct OsDeferred {
+    int sig;
+    siginfo_t info;
+};
+thread_local OsDeferred os_deferred [[gnu::tls_model("initial-exec")]];
+
+bool defer_on_os_thread(int sig, const siginfo_t* info) noexcept {
+    if (os_deferred.sig != 0) {
+        return os_deferred.sig == sig && sig < SIGRTMIN;  // merges, as the kernel's
+    }
+    struct sigaction now{};
+    if (sys::sigaction(sig, nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) == 0 || now.sa_sigaction != &trampoline) {
+        return false;  // SA_RESETHAND: it would meet SIG_DFL when sent again
+    }
+    os_deferred.info = *info;
+    os_deferred.sig = sig;
+    return true;
+}
+
 void send_deferred() noexcept {
     const int n = deferred_count.exchange(0, std::memory_order_relaxed);
     const pid_t pid = ::getpid();
@@ -135,6 +158,10 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
     }
     if (info != nullptr && in_spin_here() && defer_signal(sig, info)) [[unlikely]] {
         spin_deferred(send_deferred);
+        return;
+    }
+    if (info != nullptr && in_os_spin() && defer_on_os_thread(sig, info)) [[unlikely]] {
+        os_spin_deferred();
         return;
     }
 #endif
@@ -548,3 +575,15 @@ int sigwait(const sigset_t* __restrict set, int* __restrict sig) {
 }
 
 }  // extern "C"
+
+#if defined(__x86_64__)
+void grove::shim::send_os_deferred() noexcept {
+    const int sig = os_deferred.sig;
+    if (sig == 0) {
+        return;
+    }
+    siginfo_t info = os_deferred.info;
+    os_deferred.sig = 0;
+    raw_tgsigqueueinfo(::getpid(), ::gettid(), sig, &info);
+}
+#endif

@@ -394,6 +394,9 @@ constinit bool g_spin_deferred = false; // a signal was put off meanwhile
 // the hub drains at its next turn. (A handler that longjmps out leaves
 // this raised: wakes then take the inbox, slower but still right.)
 constinit int g_handler_depth = 0;
+// The same for any other OS thread (its lock words held; a signal put off).
+thread_local int os_spin_held [[gnu::tls_model("initial-exec")]] = 0;
+thread_local bool os_spin_pending [[gnu::tls_model("initial-exec")]] = false;
 void (*g_spin_send_deferred)() noexcept = nullptr;
 
 // A fork child copies the word of an object another thread was changing at
@@ -457,8 +460,10 @@ public:
     void lock() noexcept {
         if (here_) {
             ++g_spin_held;
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        } else {
+            ++os_spin_held;
         }
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (__atomic_exchange_n(&word_, 1, __ATOMIC_ACQUIRE) != 0) [[unlikely]] {
             spin_contended(word_);
         }
@@ -467,14 +472,19 @@ public:
     void unlock() noexcept {
         __atomic_store_n(&word_, 0, __ATOMIC_RELEASE);
         held_ = false;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (here_) {
-            __atomic_signal_fence(__ATOMIC_SEQ_CST);
             if (--g_spin_held == 0 && g_spin_deferred) [[unlikely]] {
                 g_spin_deferred = false;
                 if (g_spin_send_deferred != nullptr) {
                     g_spin_send_deferred();
                 }
             }
+        } else if (--os_spin_held == 0 && os_spin_pending) [[unlikely]] {
+            os_spin_pending = false;
+#if defined(__x86_64__)
+            send_os_deferred();
+#endif
         }
     }
 
@@ -3177,6 +3187,14 @@ void grove::shim::handler_end() noexcept {
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         --g_handler_depth;
     }
+}
+
+bool grove::shim::in_os_spin() noexcept {
+    return os_spin_held != 0 && !on_main_thread();
+}
+
+void grove::shim::os_spin_deferred() noexcept {
+    os_spin_pending = true;
 }
 
 void grove::shim::sync_fork_child() noexcept {

@@ -8,7 +8,8 @@
  * leaves the object consistent; a cancel ends the OS thread's condition
  * wait with the mutex held again; futex waits and pthread_once work across
  * the two kinds of threads; a signal handler's sem_post wakes the main
- * thread's wait. Natively every thread is an OS thread,
+ * thread's wait, and one on an OS thread posts the semaphore that thread
+ * is using. Natively every thread is an OS thread,
  * and the transcript must be the same. */
 #include "threads_test.h"
 
@@ -556,6 +557,53 @@ static void handler_posts(void) {
            posted_in_handler == waited + left ? "equal" : "DIFFER FROM");
 }
 
+/* ---- a handler on an OS thread posts the semaphore that thread is in ---- */
+
+static sem_t os_sem;
+static volatile sig_atomic_t os_handler_posts;
+static int os_loop_done;
+static long os_taken;
+
+static void post_on_os_thread(int sig) {
+    (void)sig;
+    sem_post(&os_sem);
+    os_handler_posts = os_handler_posts + 1;
+}
+
+static void* post_and_take(void* arg) {
+    (void)arg;
+    for (int i = 0; i < 200000; ++i) {
+        CHECK(sem_post(&os_sem) == 0);
+        if (sem_trywait(&os_sem) == 0) {
+            ++os_taken;
+        }
+    }
+    __atomic_store_n(&os_loop_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void os_thread_handler(void) {
+    CHECK(sem_init(&os_sem, 0, 0) == 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = post_on_os_thread;
+    sa.sa_flags = SA_RESTART;
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    pthread_t os;
+    os_thread(&os, post_and_take, NULL);
+    int sent = 0;
+    while (!__atomic_load_n(&os_loop_done, __ATOMIC_ACQUIRE)) {
+        CHECK(pthread_kill(os, SIGUSR1) == 0);
+        ++sent;
+        usleep(20);
+    }
+    os_join(os);
+    int left = -1;
+    CHECK(sem_getvalue(&os_sem, &left) == 0);
+    printf("handler on an OS thread: the count %s\n",
+           200000 + os_handler_posts - os_taken == left ? "adds up" : "DOES NOT ADD UP");
+}
+
 static void* wait_sem(void* arg) {
     while (sem_wait(arg) != 0) {
         CHECK(errno == EINTR);
@@ -582,6 +630,7 @@ int main(void) {
     futex_both_ways();
     once_both_ways();
     handler_posts();
+    os_thread_handler();
 
     /* The runner wants to see an OS thread kept: one waits while the
      * count is taken. */
