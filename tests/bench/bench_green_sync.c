@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: %s [ROUNDS>=20 [REPS 1-99]]\n", argv[0]);
         return 2;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);  /* each measure as it is done */
     void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
     libc_create = libc != NULL ? (create_fn)dlsym(libc, "pthread_create") : NULL;
     if (libc_create == NULL) {

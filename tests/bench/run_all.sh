@@ -11,7 +11,7 @@
 #   ECHO_SECS  seconds measured per echo run (3); HTTP_SECS per wrk run (5)
 #   SCALE_1M   runs of the 1,000,000-fiber scale row (1; 0 skips it: it needs
 #              ~5 GiB of memory and ~2 minutes here)
-#   SKIP       space-separated parts to leave out: micro shim startup green_tls scale
+#   SKIP       space-separated parts to leave out: micro shim startup green_tls green_sync scale
 #              echo http
 #
 # Every table reports medians over RUNS runs (repetitions interleaved across
@@ -97,6 +97,29 @@ if ! skip green_tls; then
         shared=$(GROVE_THREAD_TLS=shared taskset -c 1 "$BUILD/shim/grove-run" "$prog" | sed -n 's/.*: \([0-9.]*\) ns.*/\1/p')
         ratio=$(awk -v a="$own" -v b="$shared" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }')
         echo "| $bytes | $os | $own | $shared | $ratio |"
+    done
+    echo
+fi
+
+if ! skip green_sync; then
+    say "pthread sync calls natively and on green threads"
+    echo "## Pthread sync calls on green threads"
+    echo
+    echo "ns per operation (median of 5 reps), pinned to CPU 1: uncontended"
+    echo "lock+unlock and post+wait, and a hand-off through two semaphores"
+    echo "between the main thread and an OS thread started with libc's own"
+    echo "pthread_create (green: a green thread and an OS thread sharing them)."
+    echo
+    echo "| measure | native | green | green ÷ native |"
+    echo "|---|---:|---:|---:|"
+    prog="$BUILD/tests/bench/bench_green_sync"
+    native=$(taskset -c 1 "$prog" 1000000 5)
+    green=$(GROVE_THREADS=green taskset -c 1 "$BUILD/shim/grove-run" "$prog" 1000000 5)
+    for m in mutex_pair sem_pair os_pingpong; do
+        a=$(echo "$native" | sed -n "s/^$m: \([0-9.]*\) ns.*/\1/p")
+        b=$(echo "$green" | sed -n "s/^$m: \([0-9.]*\) ns.*/\1/p")
+        ratio=$(awk -v a="$b" -v b="$a" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }')
+        echo "| $m | $a | $b | $ratio |"
     done
     echo
 fi
