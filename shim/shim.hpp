@@ -92,10 +92,9 @@ bool in_spin_here() noexcept;
 // parent, and an object's lock word may have been copied held.
 void sync_fork_child() noexcept;
 // The same on an OS thread outside the green ones: its own slot of one
-// signal (signal_calls.cpp), sent again by send_os_deferred().
+// signal (signal_calls.cpp), which `send` sends again at the release.
 bool in_os_spin() noexcept;
-void os_spin_deferred() noexcept;
-void send_os_deferred() noexcept;
+void os_spin_deferred(void (*send)() noexcept) noexcept;
 // Around a program's signal handler (signal_calls.cpp's trampoline): wakes
 // it makes on the green threads' thread go through the hub's inbox.
 void handler_begin() noexcept;

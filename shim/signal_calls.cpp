@@ -137,6 +137,16 @@ bool defer_on_os_thread(int sig, const siginfo_t* info) noexcept {
     return true;
 }
 
+void send_os_deferred() noexcept {
+    const int sig = os_deferred.sig;
+    if (sig == 0) {
+        return;
+    }
+    siginfo_t info = os_deferred.info;
+    os_deferred.sig = 0;
+    raw_tgsigqueueinfo(::getpid(), ::gettid(), sig, &info);
+}
+
 void send_deferred() noexcept {
     const int n = deferred_count.exchange(0, std::memory_order_relaxed);
     const pid_t pid = ::getpid();
@@ -161,7 +171,7 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
         return;
     }
     if (info != nullptr && in_os_spin() && defer_on_os_thread(sig, info)) [[unlikely]] {
-        os_spin_deferred();
+        os_spin_deferred(send_os_deferred);
         return;
     }
 #endif
@@ -575,15 +585,3 @@ int sigwait(const sigset_t* __restrict set, int* __restrict sig) {
 }
 
 }  // extern "C"
-
-#if defined(__x86_64__)
-void grove::shim::send_os_deferred() noexcept {
-    const int sig = os_deferred.sig;
-    if (sig == 0) {
-        return;
-    }
-    siginfo_t info = os_deferred.info;
-    os_deferred.sig = 0;
-    raw_tgsigqueueinfo(::getpid(), ::gettid(), sig, &info);
-}
-#endif

@@ -397,6 +397,7 @@ constinit int g_handler_depth = 0;
 // The same for any other OS thread (its lock words held; a signal put off).
 thread_local int os_spin_held [[gnu::tls_model("initial-exec")]] = 0;
 thread_local bool os_spin_pending [[gnu::tls_model("initial-exec")]] = false;
+void (*g_os_send_deferred)() noexcept = nullptr;
 void (*g_spin_send_deferred)() noexcept = nullptr;
 
 // A fork child copies the word of an object another thread was changing at
@@ -482,9 +483,9 @@ public:
             }
         } else if (--os_spin_held == 0 && os_spin_pending) [[unlikely]] {
             os_spin_pending = false;
-#if defined(__x86_64__)
-            send_os_deferred();
-#endif
+            if (g_os_send_deferred != nullptr) {
+                g_os_send_deferred();
+            }
         }
     }
 
@@ -3193,7 +3194,8 @@ bool grove::shim::in_os_spin() noexcept {
     return os_spin_held != 0 && !on_main_thread();
 }
 
-void grove::shim::os_spin_deferred() noexcept {
+void grove::shim::os_spin_deferred(void (*send)() noexcept) noexcept {
+    g_os_send_deferred = send;
     os_spin_pending = true;
 }
 
