@@ -1488,17 +1488,24 @@ struct OsCondWait {
     }
 };
 
-int cond_wait_os(GCond* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
-    WaitNode n;
-    os_node(n);
+// Links n into c's waiters, then releases m: 0, or m's unlock error with
+// n gone from the list again (a signal it was given passes on).
+int cond_enqueue(GCond* c, pthread_mutex_t* m, WaitNode& n) noexcept {
     {
         Spin spin(c->lock);
         push(c->waiters, n);
     }
-    if (const int e = any_mutex_unlock(m); e != 0) {
-        if (!leave(c->lock, c->waiters, n)) {
-            cond_signal(c, false);
-        }
+    const int e = any_mutex_unlock(m);
+    if (e != 0 && !leave(c->lock, c->waiters, n)) {
+        cond_signal(c, false);
+    }
+    return e;
+}
+
+int cond_wait_os(GCond* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
+    WaitNode n;
+    os_node(n);
+    if (const int e = cond_enqueue(c, m, n); e != 0) {
         return e;
     }
     int e;
@@ -1528,14 +1535,7 @@ int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline, clockid_t 
     Hub& hub = Hub::current();
     WaitNode n;
     green_node(n, hub);
-    {
-        Spin spin(c->lock);
-        push(c->waiters, n);
-    }
-    if (const int e = any_mutex_unlock(m); e != 0) {
-        if (!leave(c->lock, c->waiters, n)) {
-            cond_signal(c, false);
-        }
+    if (const int e = cond_enqueue(c, m, n); e != 0) {
         return e;
     }
     WakeReason why;
