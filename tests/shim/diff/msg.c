@@ -11,6 +11,16 @@
 
 static int g_pipe[2];
 
+/* A UDP port nothing listens on a moment ago. */
+static unsigned short closed_udp_port(void) {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = loopback(0);
+    bind(fd, (struct sockaddr*)&a, sizeof a);
+    const unsigned short p = local_port(fd);
+    close(fd);
+    return p;
+}
+
 static void flags(void) {
     int sv[2];
     char buf[32];
@@ -226,13 +236,24 @@ static void datagrams(void) {
     CALL(sendto(a, "x", 1, 0, (struct sockaddr*)1, sizeof to_b));
     rep(A, "udp_sendto_bad_addr_pointer", NULL);
 
-    /* Connected UDP to a closed port: the ICMP error comes back on recv. */
+    /* Connected UDP to a closed port: the ICMP error comes back on recv.
+     * The kernel may drop that ICMP (its global rate limit is shared with
+     * whatever else runs), and a port just closed may be taken by another
+     * process: until poll shows the error, send again to a fresh port, so
+     * the blocking recv below always has its error to return. */
     const int c = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in nobody = loopback(closed_port());
+    struct sockaddr_in nobody = loopback(closed_udp_port());
     connect(c, (struct sockaddr*)&nobody, sizeof nobody);
     CALL(send(c, "ping", 4, 0));
     rep(A, "udp_connected_send_closed_port", NULL);
-    sleep_ms(20);
+    for (int tries = 0; tries < 20; tries++) {
+        struct pollfd pc = {.fd = c, .events = POLLIN};
+        if (poll(&pc, 1, 100) == 1 && (pc.revents & POLLERR) != 0)
+            break;
+        nobody = loopback(closed_udp_port());
+        connect(c, (struct sockaddr*)&nobody, sizeof nobody);
+        send(c, "ping", 4, 0);
+    }
     CALL(recv(c, buf, sizeof buf, 0));
     rep(A, "udp_connected_recv_econnrefused", NULL);
     close(c);
