@@ -266,8 +266,8 @@ GROVE_LOAD_TEXT __attribute__((constructor(111))) void threads_init() {
 
 // The identity used as an owner: on the green threads' thread, unique per
 // fiber for the process's life (FiberCore::id; the main fiber is 0, so +1
-// leaves 0 for "nobody"); on any other OS thread, its thread id with the
-// top bit set.
+// leaves 0 for "nobody"; the hub fiber's id + 1 is 1 << 62); on any other
+// OS thread, its thread id with the top bit set.
 [[gnu::noinline]] std::uint64_t os_token() noexcept {
     static thread_local std::uint64_t mine [[gnu::tls_model("initial-exec")]] = 0;
     if (mine == 0) {
@@ -648,9 +648,22 @@ struct TsdSlot {
     std::uint64_t seq;
     void* value;
 };
+// A thread's values. The first kTsdFirst keys live in the record itself, as
+// in glibc's: a malloc that keeps its own state under a key (jemalloc does)
+// calls pthread_setspecific from inside its own initialisation, and an
+// allocation there would enter it again. Keys above take `more`, grown on
+// demand.
+constexpr unsigned kTsdFirst = 32;
 struct Tsd {
-    TsdSlot* slots = nullptr;
-    unsigned n = 0;
+    TsdSlot first[kTsdFirst]{};
+    TsdSlot* more = nullptr;  // keys kTsdFirst .. kTsdFirst + n_more - 1
+    unsigned n_more = 0;
+    TsdSlot* at(unsigned key) noexcept {
+        if (key < kTsdFirst) {
+            return &first[key];
+        }
+        return key - kTsdFirst < n_more ? &more[key - kTsdFirst] : nullptr;
+    }
 };
 
 // Unwinds a green thread: pthread_exit and acted-on cancellation. Not a
@@ -1215,10 +1228,10 @@ Tsd& my_tsd() noexcept {
 }
 
 void run_tsd_destructors(Tsd& tsd) noexcept {
-    for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS && tsd.slots != nullptr; ++round) {
+    for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; ++round) {
         bool any = false;
-        for (unsigned i = 0; i < tsd.n; ++i) {
-            TsdSlot& s = tsd.slots[i];
+        for (unsigned i = 0; i < kTsdFirst + tsd.n_more; ++i) {
+            TsdSlot& s = *tsd.at(i);
             if (s.value == nullptr || s.seq != g_keys[i].seq || (s.seq & 1) == 0) {
                 continue;
             }
@@ -1237,9 +1250,9 @@ void run_tsd_destructors(Tsd& tsd) noexcept {
             break;
         }
     }
-    std::free(tsd.slots);
-    tsd.slots = nullptr;
-    tsd.n = 0;
+    std::free(tsd.more);
+    tsd.more = nullptr;
+    tsd.n_more = 0;
 }
 
 // ---- mutex -----------------------------------------------------------------------
@@ -2560,11 +2573,14 @@ void* pthread_getspecific(pthread_key_t key) noexcept {
     if (mode() != kGreen) {
         return REAL(pthread_getspecific)(key);
     }
-    Tsd& tsd = my_tsd();
-    if (key >= tsd.n || tsd.slots[key].seq != g_keys[key].seq) {
+    if (key >= PTHREAD_KEYS_MAX) {
         return nullptr;
     }
-    return tsd.slots[key].value;
+    const TsdSlot* s = my_tsd().at(key);
+    if (s == nullptr || s->seq != g_keys[key].seq) {
+        return nullptr;
+    }
+    return s->value;
 }
 
 int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
@@ -2575,20 +2591,22 @@ int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
         return EINVAL;
     }
     Tsd& tsd = my_tsd();
-    if (key >= tsd.n) {
-        unsigned n = tsd.n == 0 ? 32 : tsd.n;
-        while (n <= key) {
+    TsdSlot* s = tsd.at(key);
+    if (s == nullptr) {
+        unsigned n = tsd.n_more == 0 ? kTsdFirst : tsd.n_more;
+        while (kTsdFirst + n <= key) {
             n *= 2;
         }
-        auto* slots = static_cast<TsdSlot*>(std::realloc(tsd.slots, n * sizeof(TsdSlot)));
-        if (slots == nullptr) {
+        auto* more = static_cast<TsdSlot*>(std::realloc(tsd.more, n * sizeof(TsdSlot)));
+        if (more == nullptr) {
             return ENOMEM;
         }
-        std::memset(slots + tsd.n, 0, (n - tsd.n) * sizeof(TsdSlot));
-        tsd.slots = slots;
-        tsd.n = n;
+        std::memset(more + tsd.n_more, 0, (n - tsd.n_more) * sizeof(TsdSlot));
+        tsd.more = more;
+        tsd.n_more = n;
+        s = tsd.at(key);
     }
-    tsd.slots[key] = TsdSlot{g_keys[key].seq, const_cast<void*>(value)};
+    *s = TsdSlot{g_keys[key].seq, const_cast<void*>(value)};
     return 0;
 }
 

@@ -209,7 +209,9 @@ Hub::Hub() {
     current_ = &main_fiber_;
 
     hub_fiber_.hub = this;
-    hub_fiber_.id = ~FiberId{0};
+    // No fiber's id, and id + 1 is not 0 either: the shim's lock owners are
+    // id + 1, with 0 for nobody (and the top bit for OS threads).
+    hub_fiber_.id = (FiberId{1} << 62) - 1;
     hub_fiber_.started = true;
     hub_fiber_.stack = stacks_.take(0);
     if (hub_fiber_.stack.base == nullptr) {
