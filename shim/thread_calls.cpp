@@ -2231,16 +2231,61 @@ int join_green(GreenThread* t, void** ret, Nanos deadline, bool try_only) {
     return 0;
 }
 
+// Joins an OS thread libc started (a library's own, past the shim) from a
+// green thread without holding up the others: the thread it waits for may
+// need one of them first (a lock it holds, a post). libc's try, then naps
+// of 1 ms doubling to 25 ms between tries: an ended thread is joined up to
+// 25 ms late. Returns libc's answer, or ETIMEDOUT at the deadline. -1: not
+// here (no hub on this thread, or the hub's own fiber): the caller blocks
+// in libc's.
+constexpr Nanos kOsJoinBackoffFirst = 1'000'000;
+constexpr Nanos kOsJoinBackoffMax = 25'000'000;
+
+int join_os(pthread_t th, void** ret, Nanos deadline) {
+    Hub* hub = Hub::current_if_any();
+    if (hub == nullptr || hub->in_hub_fiber()) {
+        return -1;
+    }
+    cancel_point();
+    Nanos backoff = kOsJoinBackoffFirst;
+    for (;;) {
+        const int r = REAL(pthread_tryjoin_np)(th, ret);
+        if (r != EBUSY) {
+            return r;
+        }
+        const Nanos now = detail::now_ns();
+        if (now >= deadline) {
+            return ETIMEDOUT;
+        }
+        Waiter w;
+        WakeReason why;
+        {
+            CancelWindow window;
+            why = hub->park(w, std::min(now + backoff, deadline), true);
+        }
+        if (why != WakeReason::timed_out) {
+            if (cancel_due()) {
+                cancel_point();
+            }
+            detail::defer_interruption(w);
+        }
+        backoff = std::min(backoff * 2, kOsJoinBackoffMax);
+    }
+}
+
 }  // namespace
 
 extern "C" {
 
 int pthread_join(pthread_t th, void** ret) {
-    GreenThread* t = green() ? as_green(th) : nullptr;
-    if (t == nullptr) {
+    if (!green()) {
         return REAL(pthread_join)(th, ret);
     }
-    return join_green(t, ret, kNoDeadline, false);
+    if (GreenThread* t = as_green(th)) {
+        return join_green(t, ret, kNoDeadline, false);
+    }
+    const int r = join_os(th, ret, kNoDeadline);
+    return r != -1 ? r : REAL(pthread_join)(th, ret);
 }
 
 int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
@@ -2252,19 +2297,25 @@ int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
 }
 
 int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct timespec* abs) {
-    GreenThread* t = green() ? as_green(th) : nullptr;
-    if (t == nullptr) {
+    if (!green()) {
         return REAL(pthread_clockjoin_np)(th, ret, clock, abs);
     }
-    if (abs != nullptr && (!valid_ns(abs) || !supported_clock(clock))) {
+    // As glibc's: an unsupported clock is refused at once; a deadline with
+    // invalid nanoseconds is no deadline (glibc's wait fails and is tried
+    // again until the thread ends).
+    if (!supported_clock(clock)) {
         return EINVAL;
     }
-    return join_green(t, ret, abs != nullptr ? deadline_from(clock, abs) : kNoDeadline, false);
+    const Nanos deadline = abs != nullptr && valid_ns(abs) ? deadline_from(clock, abs) : kNoDeadline;
+    if (GreenThread* t = as_green(th)) {
+        return join_green(t, ret, deadline, false);
+    }
+    const int r = join_os(th, ret, deadline);
+    return r != -1 ? r : REAL(pthread_clockjoin_np)(th, ret, clock, abs);
 }
 
 int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
-    GreenThread* t = green() ? as_green(th) : nullptr;
-    if (t == nullptr) {
+    if (!green()) {
         return REAL(pthread_timedjoin_np)(th, ret, abs);
     }
     return pthread_clockjoin_np(th, ret, CLOCK_REALTIME, abs);

@@ -30,9 +30,9 @@ static void os_thread(pthread_t* t, void* (*fn)(void*), void* arg) {
     CHECK(libc_create(t, NULL, fn, arg) == 0);
 }
 
-/* Joins an OS thread without blocking the green threads' OS thread in the
- * kernel meanwhile (they may hold what it waits for): pthread_join of an
- * OS thread is libc's own. */
+/* Joins an OS thread by trying and napping: the cases below that share
+ * objects do not depend on pthread_join itself, which joins_of_os_threads()
+ * tests. */
 static void* os_join(pthread_t t) {
     void* ret = NULL;
     int r;
@@ -611,6 +611,105 @@ static void* wait_sem(void* arg) {
     return NULL;
 }
 
+/* ---- pthread_join of an OS thread, from a green thread ---- */
+
+static pthread_mutex_t join_lock = PTHREAD_MUTEX_INITIALIZER;
+static sem_t join_go;
+static volatile int ticks;
+
+/* Needs join_lock, which a green thread holds while the main thread joins. */
+static void* take_join_lock(void* arg) {
+    CHECK(pthread_mutex_lock(&join_lock) == 0);
+    CHECK(pthread_mutex_unlock(&join_lock) == 0);
+    return arg;
+}
+
+static void* hold_join_lock_a_while(void* arg) {
+    (void)arg;
+    usleep(50000);
+    CHECK(pthread_mutex_unlock(&join_lock) == 0);
+    return NULL;
+}
+
+static void* tick_until_posted(void* arg) {
+    (void)arg;
+    while (sem_trywait(&join_go) != 0) {
+        ++ticks;
+        usleep(2000);
+    }
+    return NULL;
+}
+
+static void* join_it(void* arg) {
+    void* ret = NULL;
+    int r = pthread_join(*(pthread_t*)arg, &ret);
+    return (void*)(long)(r == 0 ? 1000 : r);
+}
+
+static void joins_of_os_threads(void) {
+    CHECK(sem_init(&join_go, 0, 0) == 0);
+
+    /* The OS thread needs a lock a green thread holds: the join must let
+     * that thread run (else neither ever goes on). */
+    CHECK(pthread_mutex_lock(&join_lock) == 0);
+    pthread_t os, holder;
+    os_thread(&os, take_join_lock, (void*)42L);
+    CHECK(pthread_create(&holder, NULL, hold_join_lock_a_while, NULL) == 0);
+    void* ret = NULL;
+    int r = pthread_join(os, &ret);
+    printf("join of an OS thread that needs a green thread first: %s, value %ld\n", tt_err(r), (long)ret);
+    CHECK(pthread_join(holder, NULL) == 0);
+
+    /* Timed and try forms on a thread still running, while a green
+     * thread ticks. */
+    pthread_t ticker;
+    CHECK(pthread_create(&ticker, NULL, tick_until_posted, NULL) == 0);
+    os_thread(&os, wait_sem, &join_go);
+    printf("tryjoin of a running OS thread: %s\n", tt_err(pthread_tryjoin_np(os, NULL)));
+    struct timespec t = tt_after(CLOCK_REALTIME, 60);
+    const int ticks_before = ticks;
+    double t0 = tt_now();
+    r = pthread_timedjoin_np(os, NULL, &t);
+    printf("timedjoin: %s (%s), green thread ran meanwhile: %s\n", tt_err(r),
+           tt_now() - t0 >= 0.05 ? "waited" : "TOO SOON", ticks > ticks_before ? "yes" : "NO");
+    t = tt_after(CLOCK_MONOTONIC, 20);
+    printf("clockjoin on CLOCK_MONOTONIC: %s\n", tt_err(pthread_clockjoin_np(os, NULL, CLOCK_MONOTONIC, &t)));
+    t.tv_sec = -1;
+    printf("timedjoin with a deadline before 1970: %s\n", tt_err(pthread_timedjoin_np(os, NULL, &t)));
+    printf("clockjoin on CLOCK_PROCESS_CPUTIME_ID: %s\n",
+           tt_err(pthread_clockjoin_np(os, NULL, CLOCK_PROCESS_CPUTIME_ID, &t)));
+
+    /* A green thread cancelled in its join; the OS thread stays joinable. */
+    pthread_t joiner;
+    CHECK(pthread_create(&joiner, NULL, join_it, &os) == 0);
+    usleep(20000);
+    CHECK(pthread_cancel(joiner) == 0);
+    ret = NULL;
+    CHECK(pthread_join(joiner, &ret) == 0);
+    printf("joiner cancelled in its join: %s\n", ret == PTHREAD_CANCELED ? "yes" : "NO");
+
+    /* glibc waits on past a deadline with invalid nanoseconds, until the
+     * thread ends. */
+    CHECK(sem_post(&join_go) == 0); /* the OS thread */
+    CHECK(sem_post(&join_go) == 0); /* the ticker */
+    t = tt_after(CLOCK_REALTIME, 0);
+    t.tv_nsec = 1000000000L;
+    r = pthread_clockjoin_np(os, &ret, CLOCK_REALTIME, &t);
+    printf("clockjoin with a bad deadline, the thread ending: %s\n", tt_err(r));
+    CHECK(pthread_join(ticker, NULL) == 0);
+
+    /* On an ended thread: an unsupported clock is still refused, a past
+     * deadline is never looked at. */
+    os_thread(&os, take_join_lock, (void*)7L);
+    usleep(20000);
+    t.tv_sec = -1;
+    printf("clockjoin of an ended thread on CLOCK_PROCESS_CPUTIME_ID: %s\n",
+           tt_err(pthread_clockjoin_np(os, NULL, CLOCK_PROCESS_CPUTIME_ID, &t)));
+    ret = NULL;
+    r = pthread_timedjoin_np(os, &ret, &t);
+    printf("timedjoin of an ended thread, deadline before 1970: %s, value %ld\n", tt_err(r), (long)ret);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -631,6 +730,7 @@ int main(void) {
     once_both_ways();
     handler_posts();
     os_thread_handler();
+    joins_of_os_threads();
 
     /* The runner wants to see an OS thread kept: one waits while the
      * count is taken. */

@@ -129,6 +129,27 @@ int main(void) {
     r = pthread_timedjoin_np(other, &ret, &t);
     printf("timedjoin after: %s ret=%ld\n", tt_err(r), (long)ret);
 
+    /* clockjoin as glibc's: an unsupported clock is refused, a deadline
+     * with invalid nanoseconds is waited past until the thread ends, and an
+     * ended thread is joined whatever the deadline says. */
+    pthread_create(&other, NULL, sleeper, (void*)60L);
+    t = tt_after(CLOCK_MONOTONIC, 10);
+    printf("clockjoin on CLOCK_THREAD_CPUTIME_ID: %s\n",
+           tt_err(pthread_clockjoin_np(other, &ret, CLOCK_THREAD_CPUTIME_ID, &t)));
+    t.tv_nsec = -5;
+    ret = NULL;
+    r = pthread_clockjoin_np(other, &ret, CLOCK_MONOTONIC, &t);
+    printf("clockjoin with nanoseconds -5: %s ret=%ld\n", tt_err(r), (long)ret);
+    pthread_create(&other, NULL, sleeper, (void*)1L);
+    usleep(30000);
+    t.tv_sec = 0;
+    t.tv_nsec = 0;
+    printf("clockjoin of an ended thread on CLOCK_PROCESS_CPUTIME_ID: %s\n",
+           tt_err(pthread_clockjoin_np(other, &ret, CLOCK_PROCESS_CPUTIME_ID, &t)));
+    ret = NULL;
+    r = pthread_clockjoin_np(other, &ret, CLOCK_MONOTONIC, &t);
+    printf("clockjoin of an ended thread, deadline long past: %s ret=%ld\n", tt_err(r), (long)ret);
+
     /* A waiter woken before its deadline. */
     pthread_create(&other, NULL, sleeper, (void*)20L);
     pthread_mutex_lock(&m);
