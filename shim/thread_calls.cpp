@@ -1255,6 +1255,27 @@ void run_tsd_destructors(Tsd& tsd) noexcept {
     tsd.n_more = 0;
 }
 
+// Another OS thread's values (libc started it: the program's keys are this
+// file's on every thread in green mode) get their destructors when it
+// ends, through one key of libc's whose value is the thread's Tsd.
+thread_local bool tls_tsd_hooked = false;
+
+void run_os_tsd(void* tsd) noexcept {
+    tls_tsd_hooked = false;  // a destructor's setspecific hooks it again
+    run_tsd_destructors(*static_cast<Tsd*>(tsd));
+}
+
+void hook_os_tsd() noexcept {
+    static const pthread_key_t key = [] {
+        pthread_key_t k = PTHREAD_KEYS_MAX;
+        REAL(pthread_key_create)(&k, run_os_tsd);
+        return k;
+    }();
+    if (key != PTHREAD_KEYS_MAX && REAL(pthread_setspecific)(key, &tls_tsd) == 0) {
+        tls_tsd_hooked = true;
+    }
+}
+
 // ---- mutex -----------------------------------------------------------------------
 
 // Layout in pthread_mutex_t. `kind` stays where glibc's __kind is, which
@@ -2658,6 +2679,9 @@ int pthread_setspecific(pthread_key_t key, const void* value) noexcept {
         s = tsd.at(key);
     }
     *s = TsdSlot{g_keys[key].seq, const_cast<void*>(value)};
+    if (value != nullptr && !tls_tsd_hooked && &tsd == &tls_tsd && !on_main_thread()) [[unlikely]] {
+        hook_os_tsd();
+    }
     return 0;
 }
 

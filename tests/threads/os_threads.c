@@ -9,7 +9,9 @@
  * wait with the mutex held again; futex waits and pthread_once work across
  * the two kinds of threads; a signal handler's sem_post wakes the main
  * thread's wait, and one on an OS thread posts the semaphore that thread
- * is using. Natively every thread is an OS thread,
+ * is using; a green thread joins an OS thread that needs another green
+ * thread before it can end; values kept under keys on an OS thread get
+ * their destructors when it ends. Natively every thread is an OS thread,
  * and the transcript must be the same. */
 #include "threads_test.h"
 
@@ -710,6 +712,42 @@ static void joins_of_os_threads(void) {
     printf("timedjoin of an ended thread, deadline before 1970: %s, value %ld\n", tt_err(r), (long)ret);
 }
 
+/* ---- thread-specific data on an OS thread ---- */
+
+static pthread_key_t os_key, os_key_again;
+static long os_dtor_sum;
+static int os_again_rounds;
+
+static void os_dtor(void* v) {
+    os_dtor_sum += (long)v;
+}
+
+static void os_dtor_again(void* v) {
+    ++os_again_rounds;
+    if ((long)v < 2) {
+        pthread_setspecific(os_key_again, (void*)((long)v + 1)); /* another round */
+    }
+}
+
+static void* keep_values(void* arg) {
+    CHECK(pthread_getspecific(os_key) == NULL);
+    CHECK(pthread_setspecific(os_key, arg) == 0);
+    CHECK(pthread_setspecific(os_key_again, (void*)1L) == 0);
+    return pthread_getspecific(os_key);
+}
+
+static void tsd_on_os_threads(void) {
+    CHECK(pthread_key_create(&os_key, os_dtor) == 0);
+    CHECK(pthread_key_create(&os_key_again, os_dtor_again) == 0);
+    pthread_t os[2];
+    os_thread(&os[0], keep_values, (void*)5L);
+    os_thread(&os[1], keep_values, (void*)37L);
+    long seen = (long)os_join(os[0]) + (long)os_join(os[1]);
+    printf("tsd on OS threads: values read back %ld, destructors got %ld, %d rounds of the one that sets again\n",
+           seen, os_dtor_sum, os_again_rounds);
+    printf("tsd: the main thread's value stays its own: %s\n", pthread_getspecific(os_key) == NULL ? "yes" : "NO");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -731,6 +769,7 @@ int main(void) {
     handler_posts();
     os_thread_handler();
     joins_of_os_threads();
+    tsd_on_os_threads();
 
     /* The runner wants to see an OS thread kept: one waits while the
      * count is taken. */
