@@ -3,11 +3,18 @@
 #include "threads_test.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <unistd.h>
+
+static sem_t self_detached;
+static volatile int main_exiting;
 
 static void* survivor(void* arg) {
     (void)arg;
-    usleep(100000); /* its creator has exited by now */
+    while (!__atomic_load_n(&main_exiting, __ATOMIC_ACQUIRE)) {
+        usleep(1000);
+    }
+    usleep(20000); /* main is in its pthread_exit by now, or soon */
     printf("detached thread: still running after its creator ended\n");
     usleep(50000);
     printf("detached thread: last one out\n");
@@ -36,6 +43,7 @@ static void* detach_self(void* arg) {
     int r = pthread_detach(pthread_self());
     printf("detach self: %s\n", tt_err(r));
     fflush(stdout);
+    sem_post(&self_detached);
     return NULL;
 }
 
@@ -44,10 +52,13 @@ int main(void) {
     pthread_create(&c, NULL, creator, NULL);
     pthread_join(c, NULL);
     printf("main: creator joined\n");
+    CHECK(sem_init(&self_detached, 0, 0) == 0);
     pthread_t d;
     pthread_create(&d, NULL, detach_self, NULL);
-    usleep(20000);
+    while (sem_wait(&self_detached) != 0) {
+    }
     printf("main: pthread_exit\n");
     fflush(stdout);
+    __atomic_store_n(&main_exiting, 1, __ATOMIC_RELEASE);
     pthread_exit(NULL);
 }

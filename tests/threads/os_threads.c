@@ -310,10 +310,17 @@ static void* os_timeouts(void* arg) {
     return NULL;
 }
 
+static sem_t hold_taken, hold_release;
+
+/* Holds `held` until told to let go. */
 static void* os_hold(void* arg) {
     (void)arg;
     CHECK(pthread_mutex_lock(&held) == 0);
-    usleep(100000);
+    CHECK(sem_post(&hold_taken) == 0);
+    while (sem_wait(&hold_release) != 0) {
+        CHECK(errno == EINTR);
+    }
+    usleep(10000); /* the green side is waiting in its lock by now, or soon */
     CHECK(pthread_mutex_unlock(&held) == 0);
     return NULL;
 }
@@ -327,11 +334,14 @@ static void timeouts(void) {
     CHECK(pthread_mutex_unlock(&held) == 0);
 
     /* A green thread times out on a mutex an OS thread holds, then gets it. */
+    CHECK(sem_init(&hold_taken, 0, 0) == 0);
+    CHECK(sem_init(&hold_release, 0, 0) == 0);
     os_thread(&os, os_hold, NULL);
-    usleep(20000);
+    CHECK(sem_wait(&hold_taken) == 0);
     struct timespec t = tt_after(CLOCK_REALTIME, 20);
     int r = pthread_mutex_timedlock(&held, &t);
     printf("green: timedlock on a mutex an OS thread holds: %s\n", tt_err(r));
+    CHECK(sem_post(&hold_release) == 0);
     r = pthread_mutex_lock(&held);
     printf("green: lock after the OS thread lets go: %s\n", tt_err(r));
     CHECK(pthread_mutex_unlock(&held) == 0);

@@ -394,13 +394,13 @@ static inline void tcp_pair(int* c, int* s) {
 }
 
 /* A loopback port nobody listens on (bound once, then released). */
-static inline unsigned short closed_port(void) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+/* A TCP port that refuses connections: bound by *holder, never listening,
+ * so no other process can take it meanwhile. Close *holder when done. */
+static inline unsigned short refusing_port(int* holder) {
+    *holder = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = loopback(0);
-    bind(fd, (struct sockaddr*)&a, sizeof a);
-    const unsigned short p = local_port(fd);
-    close(fd);
-    return p;
+    bind(*holder, (struct sockaddr*)&a, sizeof a);
+    return local_port(*holder);
 }
 
 static inline int fl_nonblock(int fd) {

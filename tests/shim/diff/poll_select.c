@@ -103,9 +103,9 @@ static void polls(void) {
     close(file);
 
     /* Waits, for one fd and for one of several. */
+    t0 = now_ms();
     pid_t pid = delayed_write(p[1], 150, "z");
     f[0] = (struct pollfd){p[0], POLLIN, 0};
-    t0 = now_ms();
     CALL(poll(f, 1, -1));
     rep(A, "poll_waits_for_child", "revents=%s waited>=100ms=%s", rev(f[0].revents), yesno(now_ms() - t0 >= 100));
     reap(pid);
@@ -321,11 +321,11 @@ static void selects(void) {
     rep(A, "select_tv_usec_over_1e6_normalised", "r=%#x", set_bits(&r, fds, 4));
     (void)!read(p[0], &c, 1);
 
+    t0 = now_ms();
     pid_t pid = delayed_write(q[1], 150, "x");
     FD_ZERO(&r);
     FD_SET(p[0], &r);
     FD_SET(q[0], &r);
-    t0 = now_ms();
     CALL(select(maxfd + 1, &r, NULL, NULL, NULL));
     rep(A, "select_null_timeout_waits_for_child", "r=%#x waited>=100ms=%s", set_bits(&r, fds, 4),
         yesno(now_ms() - t0 >= 100));
@@ -492,9 +492,9 @@ static void epolls(void) {
     rep(A, "epoll_wait_ready", "events=%s data=%#llx", evs(out[0].events), (unsigned long long)out[0].data.u64);
     (void)!read(p[0], &c, 1);
 
+    t0 = now_ms();
     pid_t pid = delayed_write(p[1], 150, "x");
     memset(out, 0, sizeof out);
-    t0 = now_ms();
     CALL(epoll_wait(ep, out, 4, -1));
     rep(A, "epoll_wait_waits_for_child", "events=%s data=%#llx waited>=100ms=%s", evs(out[0].events),
         (unsigned long long)out[0].data.u64, yesno(now_ms() - t0 >= 100));

@@ -218,9 +218,9 @@ static void pipes(void) {
     fcntl(p[0], F_SETFL, 0);
 
     /* EOF when the last writer, in a child, exits. */
+    const long t0 = now_ms();
     const pid_t child = delayed_exit(150, 0);
     close(p[1]);
-    const long t0 = now_ms();
     CALL(read(p[0], buf, sizeof buf));
     rep(A, "pipe_eof_when_child_writer_exits", "waited>=100ms=%s", yesno(now_ms() - t0 >= 100));
     reap(child);

@@ -276,7 +276,8 @@ static void connecting(void) {
     close(s);
     close(c);
 
-    struct sockaddr_in refused = loopback(closed_port());
+    int refuser;
+    struct sockaddr_in refused = loopback(refusing_port(&refuser));
     c = socket(AF_INET, SOCK_STREAM, 0);
     CALL(connect(c, (struct sockaddr*)&refused, sizeof refused));
     rep(A, "connect_refused", NULL);
@@ -312,6 +313,7 @@ static void connecting(void) {
     getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &elen);
     rep_val(A, "connect_nonblocking_refused", first, first_err, "so_error=%s", ename(err));
     close(c);
+    close(refuser);
 
     c = socket(AF_INET, SOCK_STREAM, 0);
     CALL(connect(c, (struct sockaddr*)&a, 4));
