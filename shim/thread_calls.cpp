@@ -2257,14 +2257,15 @@ int join_green(GreenThread* t, void** ret, Nanos deadline, bool try_only) {
 // need one of them first (a lock it holds, a post). libc's try, then naps
 // of 1 ms doubling to 25 ms between tries: an ended thread is joined up to
 // 25 ms late. Returns libc's answer, or ETIMEDOUT at the deadline. -1: not
-// here (no hub on this thread, or the hub's own fiber): the caller blocks
-// in libc's.
+// here (no hub on this thread, or the hub's own fiber), or `th` is this OS
+// thread itself (libc's try says EBUSY for a running thread before it
+// checks for a join of oneself): the caller calls libc's.
 constexpr Nanos kOsJoinBackoffFirst = 1'000'000;
 constexpr Nanos kOsJoinBackoffMax = 25'000'000;
 
 int join_os(pthread_t th, void** ret, Nanos deadline) {
     Hub* hub = Hub::current_if_any();
-    if (hub == nullptr || hub->in_hub_fiber()) {
+    if (hub == nullptr || hub->in_hub_fiber() || pthread_equal(th, REAL(pthread_self)())) {
         return -1;
     }
     cancel_point();
