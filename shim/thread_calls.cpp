@@ -2503,6 +2503,13 @@ int pthread_kill(pthread_t th, int sig) noexcept {
     if (sig == 0) {
         return 0;
     }
+    // The signal is raised on the OS thread the green threads share, and
+    // its handler runs at once, in the caller's context. Only t's wait is
+    // interrupted (EINTR, or a restart under SA_RESTART), as the kernel
+    // interrupts only the thread it is sent to; none if t is not waiting.
+    if (t != current_green() && t->core_ != nullptr && sig > 0 && sig < 64) {
+        t->core_->hub->aim_signals_at(t->core_);
+    }
     return REAL(pthread_kill)(REAL(pthread_self)(), sig);
 }
 

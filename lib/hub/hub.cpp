@@ -36,6 +36,7 @@
 #include <new>
 #include <system_error>
 #include <typeinfo>
+#include <utility>
 
 #include "hub/own_fd.hpp"
 #include "sys/sys.hpp"
@@ -573,6 +574,13 @@ void Hub::deliver_signals() noexcept {
         return reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
     };
     auto interruptible = [now](const FiberCore* f) { return f->signal_epoch < now && f->waiter != nullptr; };
+    if (FiberCore* target = std::exchange(signal_target_, nullptr)) {
+        if (target->signal_hook.linked() && interruptible(target)) {
+            target->signal_hook.unlink();
+            unpark(*target->waiter, WakeReason::interrupted);
+        }
+        return;
+    }
     if (signal_taker_ != nullptr && signal_waiters_.next != &signal_waiters_) {
         FiberCore* target = nullptr;
         bool found = signal_taker_(&main_fiber_, interrupt_signals_);
@@ -674,6 +682,9 @@ void Hub::finish(FiberCore* f) noexcept {
 }
 
 void Hub::recycle(FiberCore* f) noexcept {
+    if (signal_target_ == f) [[unlikely]] {
+        signal_target_ = nullptr;
+    }
     if (f->stack.base != nullptr) {
         stacks_.give(f->stack);
         f->stack = {};

@@ -1,0 +1,144 @@
+/* pthread_kill interrupts the blocking call of the thread it is sent to,
+ * and no other's: a reader blocked on a pipe fails with EINTR (or, under
+ * SA_RESTART, reads what comes later), while another reader and the
+ * sender's own sleep go on; a thread not blocked when the signal comes
+ * later blocks as usual. The signal is sent again every 200 ms until the
+ * target reports, so a target not yet in its read when the first one
+ * comes cannot make the transcript differ. */
+#include "threads_test.h"
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_handled;
+
+static void on_usr1(int sig) {
+    (void)sig;
+    ++g_handled;
+}
+
+static void install(int restart) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+    g_handled = 0;
+}
+
+struct reader {
+    int fds[2];
+    sem_t started, done;
+    ssize_t r;
+    int err;
+    char got[8];
+    volatile int go; /* for the reader that is not blocked yet */
+};
+
+static void* read_one(void* arg) {
+    struct reader* rd = arg;
+    while (!__atomic_load_n(&rd->go, __ATOMIC_ACQUIRE)) {
+        usleep(1000);
+    }
+    sem_post(&rd->started);
+    rd->r = read(rd->fds[0], rd->got, sizeof rd->got);
+    rd->err = rd->r < 0 ? errno : 0;
+    sem_post(&rd->done);
+    return NULL;
+}
+
+static void reader_init(struct reader* rd, int go) {
+    memset(rd, 0, sizeof *rd);
+    CHECK(pipe(rd->fds) == 0);
+    CHECK(sem_init(&rd->started, 0, 0) == 0);
+    CHECK(sem_init(&rd->done, 0, 0) == 0);
+    rd->go = go;
+}
+
+static const char* outcome(const struct reader* rd) {
+    static char buf[64];
+    if (rd->r < 0) {
+        snprintf(buf, sizeof buf, "-1 %s", tt_err(rd->err));
+    } else {
+        snprintf(buf, sizeof buf, "%zd '%.*s'", rd->r, (int)rd->r, rd->got);
+    }
+    return buf;
+}
+
+/* Sends SIGUSR1 to t until `done` is posted. */
+static void kill_until(pthread_t t, sem_t* done) {
+    for (;;) {
+        CHECK(pthread_kill(t, SIGUSR1) == 0);
+        struct timespec deadline = tt_after(CLOCK_REALTIME, 200);
+        if (sem_timedwait(done, &deadline) == 0) {
+            return;
+        }
+        CHECK(errno == ETIMEDOUT || errno == EINTR);
+    }
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct reader a, b;
+    pthread_t ta, tb;
+
+    /* Without SA_RESTART: the target's read fails, the other's goes on. */
+    install(0);
+    reader_init(&a, 1);
+    reader_init(&b, 1);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    CHECK(pthread_create(&tb, NULL, read_one, &b) == 0);
+    CHECK(sem_wait(&a.started) == 0);
+    CHECK(sem_wait(&b.started) == 0);
+    kill_until(ta, &a.done);
+    printf("target, no SA_RESTART: %s, handler ran: %s\n", outcome(&a), g_handled >= 1 ? "yes" : "NO");
+    int slept = usleep(100000);
+    printf("the sender's own sleep after the kill: %s\n", slept == 0 ? "slept through" : tt_err(errno));
+    int sem_v = -1;
+    sem_getvalue(&b.done, &sem_v);
+    printf("the other reader still waiting: %s\n", sem_v == 0 ? "yes" : "NO");
+    CHECK(write(b.fds[1], "bee", 3) == 3);
+    CHECK(sem_wait(&b.done) == 0);
+    printf("the other reader: %s\n", outcome(&b));
+    CHECK(pthread_join(ta, NULL) == 0);
+    CHECK(pthread_join(tb, NULL) == 0);
+
+    /* With SA_RESTART: the target's read goes on after the handler. */
+    install(1);
+    reader_init(&a, 1);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    CHECK(sem_wait(&a.started) == 0);
+    usleep(50000);
+    CHECK(pthread_kill(ta, SIGUSR1) == 0);
+    usleep(50000);
+    CHECK(write(a.fds[1], "later", 5) == 5);
+    CHECK(sem_wait(&a.done) == 0);
+    printf("target, SA_RESTART: %s, handler ran: %s\n", outcome(&a), g_handled >= 1 ? "yes" : "NO");
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    /* A thread not blocked when the signal comes: it blocks afterwards. */
+    install(0);
+    reader_init(&a, 0);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    usleep(20000);
+    CHECK(pthread_kill(ta, SIGUSR1) == 0);
+    usleep(20000);
+    __atomic_store_n(&a.go, 1, __ATOMIC_RELEASE);
+    CHECK(sem_wait(&a.started) == 0);
+    usleep(50000);
+    sem_v = -1;
+    sem_getvalue(&a.done, &sem_v);
+    printf("a thread signalled before its read: still reading: %s, handler ran: %s\n", sem_v == 0 ? "yes" : "NO",
+           g_handled >= 1 ? "yes" : "NO");
+    CHECK(write(a.fds[1], "data", 4) == 4);
+    CHECK(sem_wait(&a.done) == 0);
+    printf("then: %s\n", outcome(&a));
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    printf("end\n");
+    tt_report_threads();
+    return 0;
+}
