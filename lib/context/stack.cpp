@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -218,7 +219,40 @@ Stack StackPool::take_packed(std::size_t total) noexcept {
     return s;
 }
 
+bool StackPool::expect_one() noexcept {
+    const std::size_t want = expected_ + 1;
+    auto room = [](auto& v, std::size_t n) {
+        if (v.capacity() < n) {
+            v.reserve(std::max(n, 2 * v.capacity()));
+        }
+    };
+    try {
+        room(guarded_free_, guarded_free_.size() + guarded_out_ + want);
+        room(packed_free_, packed_free_.size() + packed_out_ + want);
+        room(slabs_, slabs_.size() + want);
+    } catch (...) {
+        return false;
+    }
+    expected_ = want;
+    return true;
+}
+
+void StackPool::unexpect_one() noexcept {
+    if (expected_ > 0) {
+        --expected_;
+    }
+}
+
 Stack StackPool::take(std::size_t size) noexcept {
+    Stack s = take_any(size);
+    unexpect_one();
+    if (s.base != nullptr) {
+        ++(s.guarded ? guarded_out_ : packed_out_);
+    }
+    return s;
+}
+
+Stack StackPool::take_any(std::size_t size) noexcept {
     const std::size_t page = page_size();
     if (size == 0) {
         size = default_size();
@@ -253,10 +287,14 @@ void StackPool::give(Stack s) noexcept {
     // poison so the next fiber starts on clean memory.
     __asan_unpoison_memory_region(s.limit(), s.usable());
 #endif
-    try {
-        (s.guarded ? guarded_free_ : packed_free_).push_back(s);
+    std::vector<Stack>& pool = s.guarded ? guarded_free_ : packed_free_;
+    std::size_t& out = s.guarded ? guarded_out_ : packed_out_;
+    if (out > 0) {
+        --out;
+    }
+    if (pool.size() < pool.capacity()) {
+        pool.push_back(s);  // no allocation: take() made the room
         return;
-    } catch (...) {
     }
     if (s.guarded) {
         ::munmap(s.base, s.size);

@@ -72,6 +72,13 @@ public:
     Stack take(std::size_t size) noexcept;
     // Returns a stack to the pool.
     void give(Stack s) noexcept;
+    // take() and give() run on the switch path, in whatever the fiber that
+    // switches was doing (inside malloc, say), so they never allocate: the
+    // spawn of a fiber makes room first for the stack it will take
+    // (expect_one; false if it cannot), and a fiber that ends unstarted
+    // gives that room back (unexpect_one).
+    bool expect_one() noexcept;
+    void unexpect_one() noexcept;
     // Guarded stacks pooled beyond kKeepGuarded: the hub unmaps them a few
     // at a time when it has nothing else to do (trim).
     bool has_excess() const noexcept { return guarded_free_.size() > kKeepGuarded; }
@@ -88,6 +95,7 @@ public:
 private:
     Stack map_guarded(std::size_t total) noexcept;
     Stack take_packed(std::size_t total) noexcept;
+    Stack take_any(std::size_t size) noexcept;
 
     struct Slab {
         void* base;
@@ -95,6 +103,9 @@ private:
     };
     std::vector<Stack> guarded_free_;
     std::vector<Stack> packed_free_;
+    std::size_t guarded_out_ = 0;  // taken and not given back
+    std::size_t packed_out_ = 0;
+    std::size_t expected_ = 0;     // fibers spawned, their stacks not taken yet
     std::vector<Slab> slabs_;
     // Carving state of the newest slab.
     char* carve_next_ = nullptr;

@@ -304,14 +304,19 @@ void Hub::switch_to(FiberCore* next) noexcept {
     *errno_ = self->saved_errno;
 }
 
-void Hub::load_tls(void* image) noexcept {
-    if (tls_home_ == nullptr) {
-        tls_home_.reset(new (std::nothrow) std::byte[tls_images_->size]);
+void Hub::set_tls_images(const TlsImages* images) noexcept {
+    tls_images_ = images;
+    if (images != nullptr && (tls_home_ == nullptr || tls_home_size_ < images->size)) {
+        tls_home_size_ = images->size;
+        tls_home_.reset(new (std::nothrow) std::byte[images->size]);
         if (tls_home_ == nullptr) {
             std::fputs("grove: out of memory for the thread's thread-local image\n", stderr);
             std::abort();
         }
     }
+}
+
+void Hub::load_tls(void* image) noexcept {
     copy_tls(tls_loaded_ != nullptr ? tls_loaded_ : tls_home_.get(), image != nullptr ? image : tls_home_.get());
     tls_loaded_ = image;
 }
@@ -351,6 +356,7 @@ bool Hub::prepare(FiberCore* f) noexcept {
     TaskBase* task = f->task;
     if (f->kill_pending) {
         task->killed_ = true;
+        stacks_.unexpect_one();
         finish(f);
         recycle(f);
         return false;
@@ -630,15 +636,37 @@ void Hub::expire_timers() noexcept {
 // ---- fibers ----------------------------------------------------------------------
 
 FiberCore* Hub::new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept {
+    // Room for its stack, taken when it first runs, and for its timer:
+    // the switch and park paths allocate nothing.
+    try {
+        timers_.reserve(live_ + 2);  // its own, the main fiber's, the others'
+    } catch (...) {
+        return nullptr;
+    }
+    if (!stacks_.expect_one()) {
+        return nullptr;
+    }
     FiberCore* f;
     if (!free_cores_.empty()) {
         f = free_cores_.back();
         free_cores_.pop_back();
     } else {
+        // Room for every core made to come back (recycle): the switch path
+        // must not allocate, as the fiber it resumes may be inside malloc.
+        if (free_cores_.capacity() <= cores_made_) {
+            try {
+                free_cores_.reserve(std::max<std::size_t>(2 * free_cores_.capacity(), 16));
+            } catch (...) {
+                stacks_.unexpect_one();
+                return nullptr;
+            }
+        }
         f = new (std::nothrow) FiberCore();
         if (f == nullptr) {
+            stacks_.unexpect_one();
             return nullptr;
         }
+        ++cores_made_;
     }
     f->hub = this;
     f->task = t;

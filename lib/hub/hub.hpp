@@ -301,7 +301,10 @@ public:
         void (*load)(const void* image) noexcept;
         std::size_t size;
     };
-    void set_tls_images(const TlsImages* images) noexcept { tls_images_ = images; }
+    // Makes the buffer for the thread's own here, not at the first swap:
+    // a switch runs in whatever the fibers were doing (malloc, say) and
+    // allocates nothing.
+    void set_tls_images(const TlsImages* images) noexcept;
     // While the hub copies images, a signal handler must not run: a write
     // it made to a thread-local variable between the copy out and the copy
     // in would be lost. The shim's trampoline asks copying_tls(), puts the
@@ -385,7 +388,8 @@ private:
     bool ring_wanted_ = false;    // GROVE_IO asked for it and it did not fail
     StackPool stacks_;
     std::vector<std::unique_ptr<FdState>> fds_;
-    std::vector<FiberCore*> free_cores_;
+    std::vector<FiberCore*> free_cores_;  // its capacity covers every core made
+    std::size_t cores_made_ = 0;
     WaitList quiet_;              // join_all(): woken as live_ drops to <= 1
     std::size_t live_ = 0;        // spawned fibers not yet ended
     std::size_t fd_waiters_ = 0;  // fibers parked in wait_fd; 0 lets a busy
@@ -401,6 +405,7 @@ private:
     const TlsImages* tls_images_ = nullptr;
     void* tls_loaded_ = nullptr;  // the image in the TLS block (null: the thread's own)
     std::unique_ptr<std::byte[]> tls_home_;  // the thread's own while another is loaded
+    std::size_t tls_home_size_ = 0;
     std::atomic<bool> tls_copying_{false};   // read by signal handlers of this thread
     std::atomic<bool> tls_deferred_{false};
     static void (*after_tls_copy_)() noexcept;

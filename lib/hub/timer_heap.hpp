@@ -4,6 +4,7 @@
 
 #include <grove/detail/wait.hpp>
 
+#include <algorithm>
 #include <vector>
 
 namespace grove::detail {
@@ -15,9 +16,16 @@ public:
     Waiter* top() const noexcept { return heap_.front(); }
     Nanos next_deadline() const noexcept { return heap_.empty() ? kNoDeadline : heap_.front()->deadline; }
 
-    // The vector may grow here: arming a timer is not on the switch path,
-    // and capacity is kept, so a steady state allocates nothing.
-    void push(Waiter& w) {
+    // Each fiber has at most one timer armed (its wait's deadline, or its
+    // delayed start), so the hub reserves room for one per fiber as it
+    // spawns them (reserve) and push never allocates: it runs in park, in
+    // whatever the parking fiber was doing (inside malloc, say).
+    void reserve(std::size_t n) {
+        if (heap_.capacity() < n) {
+            heap_.reserve(std::max(n, 2 * heap_.capacity()));
+        }
+    }
+    void push(Waiter& w) noexcept {
         w.timer_index = heap_.size();
         heap_.push_back(&w);
         sift_up(w.timer_index);

@@ -7,10 +7,18 @@
  * jemalloc runs its set-up again, registers its fork handlers twice, and
  * the next fork takes its locks twice (redis-server's BGSAVE hung so).
  *
+ * Like jemalloc's, it allocates under a lock of its own and tries other
+ * locks meanwhile (pthread_mutex_trylock): under green threads another
+ * thread may get a turn in there, and whatever runs at that switch must
+ * not allocate (it would take the allocator's lock again); threads that
+ * come and go while others allocate make the switches recycle their
+ * stacks.
+ *
  * The transcript reports how often the allocator was entered from inside
  * itself, how many times each fork ran the prepare handler, whether that
- * handler found its lock already held, and values kept under keys past the
- * first 32 (those do allocate, outside the allocator's own set-up). */
+ * handler found its lock already held, values kept under keys past the
+ * first 32 (those do allocate, outside the allocator's own set-up), and
+ * what the threads that came and went allocated. */
 #include "threads_test.h"
 
 #include <pthread.h>
@@ -82,9 +90,25 @@ static void enter(void) {
     t_in_alloc = 0;
 }
 
+static pthread_mutex_t g_heap_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_other_mu = PTHREAD_MUTEX_INITIALIZER;
+
 void* malloc(size_t n) {
     enter();
-    return __libc_malloc(n);
+    if (!g_inited || t_in_alloc) {
+        return __libc_malloc(n);
+    }
+    t_in_alloc = 1;
+    pthread_mutex_lock(&g_heap_mu);
+    for (int i = 0; i < 4; ++i) { /* as jemalloc tries its other locks */
+        if (pthread_mutex_trylock(&g_other_mu) == 0) {
+            pthread_mutex_unlock(&g_other_mu);
+        }
+    }
+    void* p = __libc_malloc(n);
+    pthread_mutex_unlock(&g_heap_mu);
+    t_in_alloc = 0;
+    return p;
 }
 void* calloc(size_t k, size_t n) {
     enter();
@@ -121,6 +145,35 @@ static void* worker(void* arg) {
     return (void*)(intptr_t)bad;
 }
 
+/* Threads that come and go while the others allocate. */
+static long g_churned;
+
+static void* churn(void* arg) {
+    long sum = 0;
+    for (int i = 0; i < 50; ++i) {
+        char* p = malloc(16 + (size_t)i);
+        p[0] = (char)i;
+        sum += p[0];
+        free(p);
+    }
+    __atomic_add_fetch(&g_churned, sum, __ATOMIC_RELAXED);
+    (void)arg;
+    return NULL;
+}
+
+static void threads_come_and_go(void) {
+    for (int round = 0; round < 20; ++round) {
+        pthread_t t[10];
+        for (int i = 0; i < 10; ++i) {
+            CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
+        }
+        for (int i = 0; i < 10; ++i) {
+            CHECK(pthread_join(t[i], NULL) == 0);
+        }
+    }
+    printf("200 threads came and went, allocating: sum %ld\n", g_churned);
+}
+
 int main(void) {
     free(malloc(10)); /* set up, if nothing allocated earlier */
     printf("allocator set up: %s, its state kept: %s\n", g_inited ? "yes" : "no",
@@ -140,6 +193,7 @@ int main(void) {
         bad += (long)(intptr_t)r;
     }
     printf("threads: values under %d keys wrong: %ld\n", kMany, bad);
+    threads_come_and_go();
     printf("allocator entered from inside itself: %d\n", g_reentered);
 
     for (int round = 1; round <= 2; ++round) {
