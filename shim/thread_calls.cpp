@@ -2258,8 +2258,7 @@ int join_green(GreenThread* t, void** ret, Nanos deadline, bool try_only) {
 // of 1 ms doubling to 25 ms between tries: an ended thread is joined up to
 // 25 ms late. Returns libc's answer, or ETIMEDOUT at the deadline. -1: not
 // here (no hub on this thread, or the hub's own fiber), or `th` is this OS
-// thread itself (libc's try says EBUSY for a running thread before it
-// checks for a join of oneself): the caller calls libc's.
+// thread itself: the caller calls libc's.
 constexpr Nanos kOsJoinBackoffFirst = 1'000'000;
 constexpr Nanos kOsJoinBackoffMax = 25'000'000;
 
@@ -2270,9 +2269,13 @@ int join_os(pthread_t th, void** ret, Nanos deadline) {
     }
     cancel_point();
     Nanos backoff = kOsJoinBackoffFirst;
+    // libc's timed join with a deadline long past: all of libc's checks
+    // (detached, joined already, a join of oneself or of one's joiner),
+    // then ETIMEDOUT at once if the thread still runs.
+    const struct timespec past{-1, 0};
     for (;;) {
-        const int r = REAL(pthread_tryjoin_np)(th, ret);
-        if (r != EBUSY) {
+        const int r = REAL(pthread_clockjoin_np)(th, ret, CLOCK_MONOTONIC, &past);
+        if (r != ETIMEDOUT) {
             return r;
         }
         const Nanos now = detail::now_ns();
@@ -2322,13 +2325,14 @@ int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct
     if (!green()) {
         return REAL(pthread_clockjoin_np)(th, ret, clock, abs);
     }
-    // As glibc's: an unsupported clock is refused at once; a deadline with
-    // invalid nanoseconds is no deadline (glibc's wait fails and is tried
-    // again until the thread ends).
+    // As glibc's: an unsupported clock is refused at once; a deadline
+    // before 1970 has passed; one with invalid nanoseconds is no deadline
+    // (glibc's wait fails and is tried again until the thread ends).
     if (!supported_clock(clock)) {
         return EINVAL;
     }
-    const Nanos deadline = abs != nullptr && valid_ns(abs) ? deadline_from(clock, abs) : kNoDeadline;
+    const Nanos deadline =
+        abs != nullptr && (abs->tv_sec < 0 || valid_ns(abs)) ? deadline_from(clock, abs) : kNoDeadline;
     if (GreenThread* t = as_green(th)) {
         return join_green(t, ret, deadline, false);
     }
@@ -2508,7 +2512,14 @@ int pthread_kill(pthread_t th, int sig) noexcept {
     // interrupted (EINTR, or a restart under SA_RESTART), as the kernel
     // interrupts only the thread it is sent to; none if t is not waiting.
     if (t != current_green() && t->core_ != nullptr && sig > 0 && sig < 64) {
-        t->core_->hub->aim_signals_at(t->core_);
+        Hub* hub = t->core_->hub;
+        const std::uint64_t before = Hub::signal_count.load(std::memory_order_acquire);
+        hub->aim_signal(t->core_, sig);
+        const int r = REAL(pthread_kill)(REAL(pthread_self)(), sig);
+        if (Hub::signal_count.load(std::memory_order_acquire) == before) {
+            hub->unaim_signal(t->core_, sig);  // ignored, or held back: no handler ran
+        }
+        return r;
     }
     return REAL(pthread_kill)(REAL(pthread_self)(), sig);
 }

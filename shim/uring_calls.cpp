@@ -53,8 +53,8 @@ int __io_uring_get_cqe(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
     // waiting: liburing then answers what it submitted (or -EAGAIN, with
     // nothing to submit and nothing there).
     const int first = real(ring, cqe_ptr, submit, 0, nullptr);
-    if (first < 0 && first != -EAGAIN) {
-        return first;
+    if (first < 0 && (first != -EAGAIN || submit > 0)) {
+        return first;  // (-EAGAIN with something to submit: the kernel's, at once)
     }
     // liburing's own wait answers what its first entry to the kernel did:
     // the submitted count, or 0 with nothing to submit.
@@ -62,7 +62,7 @@ int __io_uring_get_cqe(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
     if (*cqe_ptr != nullptr) {
         return answer;
     }
-    SignalWindow window(hub);
+    SignalWindow window(hub, false);  // not a cancellation point in liburing
     for (;;) {
         if (detail::io_wait(ring->ring_fd, POLLIN, kNoDeadline) != 0) {
             // A signal (the kernel's wait ends with -EINTR), a kill or a

@@ -36,7 +36,6 @@
 #include <new>
 #include <system_error>
 #include <typeinfo>
-#include <utility>
 
 #include "hub/own_fd.hpp"
 #include "sys/sys.hpp"
@@ -203,6 +202,10 @@ Hub& Hub::create() noexcept {
 Hub::Hub() {
     errno_ = &errno;
     ring_wanted_ = Ring::wanted();
+    try {
+        timers_.reserve(16);  // the main fiber's waits, before any spawn (new_fiber)
+    } catch (...) {
+    }
     main_fiber_.hub = this;
     main_fiber_.state = FiberState::running;
     main_fiber_.started = true;
@@ -580,11 +583,29 @@ void Hub::deliver_signals() noexcept {
         return reinterpret_cast<FiberCore*>(reinterpret_cast<char*>(h) - offsetof(FiberCore, signal_hook));
     };
     auto interruptible = [now](const FiberCore* f) { return f->signal_epoch < now && f->waiter != nullptr; };
-    if (FiberCore* target = std::exchange(signal_target_, nullptr)) {
+    // Signals sent to one fiber: its wait alone.
+    std::uint64_t aimed = 0;
+    for (int i = 0; i < n_aims_;) {
+        Aim& a = aims_[i];
+        const std::uint64_t hit = a.signals & interrupt_signals_;
+        if (hit == 0) {
+            ++i;
+            continue;
+        }
+        aimed |= hit;
+        FiberCore* target = a.fiber;
+        a.signals &= ~hit;
+        if (a.signals == 0) {
+            a = aims_[--n_aims_];
+        } else {
+            ++i;
+        }
         if (target->signal_hook.linked() && interruptible(target)) {
             target->signal_hook.unlink();
             unpark(*target->waiter, WakeReason::interrupted);
         }
+    }
+    if (aimed != 0 && (interrupt_signals_ & ~aimed) == 0) {
         return;
     }
     if (signal_taker_ != nullptr && signal_waiters_.next != &signal_waiters_) {
@@ -619,6 +640,42 @@ void Hub::deliver_signals() noexcept {
             unpark(*f->waiter, WakeReason::interrupted);
         }
         h = next;
+    }
+}
+
+void Hub::aim_signal(FiberCore* f, int sig) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << (sig & 63);
+    for (int i = 0; i < n_aims_; ++i) {
+        if (aims_[i].fiber == f) {
+            aims_[i].signals |= bit;
+            return;
+        }
+    }
+    if (n_aims_ < kMaxAims) {
+        aims_[n_aims_++] = Aim{f, bit};
+    }
+}
+
+void Hub::unaim_signal(FiberCore* f, int sig) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << (sig & 63);
+    for (int i = 0; i < n_aims_; ++i) {
+        if (aims_[i].fiber == f) {
+            aims_[i].signals &= ~bit;
+            if (aims_[i].signals == 0) {
+                aims_[i] = aims_[--n_aims_];
+            }
+            return;
+        }
+    }
+}
+
+void Hub::forget_aims(FiberCore* f) noexcept {
+    for (int i = 0; i < n_aims_;) {
+        if (aims_[i].fiber == f) {
+            aims_[i] = aims_[--n_aims_];
+        } else {
+            ++i;
+        }
     }
 }
 
@@ -710,8 +767,8 @@ void Hub::finish(FiberCore* f) noexcept {
 }
 
 void Hub::recycle(FiberCore* f) noexcept {
-    if (signal_target_ == f) [[unlikely]] {
-        signal_target_ = nullptr;
+    if (n_aims_ != 0) [[unlikely]] {
+        forget_aims(f);
     }
     if (f->stack.base != nullptr) {
         stacks_.give(f->stack);
@@ -1055,6 +1112,9 @@ void Hub::after_fork_child() noexcept {
     }
     fd_waiters_ = 0;
     steps_ = 0;
+    // The parent's waits: no signal in the child may wake them.
+    signal_waiters_.prev = signal_waiters_.next = &signal_waiters_;
+    n_aims_ = 0;
     FiberCore* self = current_;
     live_ = self->task != nullptr ? 1 : 0;
     main_lost_ = self != &main_fiber_;

@@ -283,10 +283,14 @@ public:
     // every one, as without a taker. `signals` has bit s for signal s.
     using SignalTaker = bool (*)(const FiberCore* f, std::uint64_t signals) noexcept;
     void set_signal_taker(SignalTaker takes) noexcept { signal_taker_ = takes; }
-    // The signals delivered next were sent to fiber f alone (the shim's
-    // pthread_kill of a green thread): only f's wait is interrupted, if it
-    // is in one; none else. Forgotten if f ends first.
-    void aim_signals_at(FiberCore* f) noexcept { signal_target_ = f; }
+    // Signal `sig` was sent to fiber f alone (the shim's pthread_kill of a
+    // green thread): when the hub delivers it, only f's wait is interrupted,
+    // if it is in one, and no other's. Aimed before the signal is raised;
+    // unaimed if no handler ran (ignored, or blocked: it is then a
+    // process-wide one when it comes). Forgotten if f ends first. Up to
+    // kMaxAims fibers at once; beyond, a signal goes as a process-wide one.
+    void aim_signal(FiberCore* f, int sig) noexcept;
+    void unaim_signal(FiberCore* f, int sig) noexcept;
 
     // Thread-local images (the shim's green threads). A fiber whose `tls`
     // is set has its own copy of the program's thread-local variables; the
@@ -399,7 +403,14 @@ private:
     bool main_lost_ = false;      // a fork child whose main fiber stayed behind
     ListHook signal_waiters_;     // FiberCore::signal_hook of interruptible waits
     std::uint64_t interrupt_signals_ = 0;
-    FiberCore* signal_target_ = nullptr;  // aim_signals_at
+    struct Aim {
+        FiberCore* fiber;
+        std::uint64_t signals;  // bit s for signal s
+    };
+    static constexpr int kMaxAims = 16;
+    Aim aims_[kMaxAims]{};
+    int n_aims_ = 0;
+    void forget_aims(FiberCore* f) noexcept;
     SignalTaker signal_taker_ = nullptr;
     void deliver_signals() noexcept;
     const TlsImages* tls_images_ = nullptr;

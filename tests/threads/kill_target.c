@@ -2,7 +2,10 @@
  * and no other's: a reader blocked on a pipe fails with EINTR (or, under
  * SA_RESTART, reads what comes later), while another reader and the
  * sender's own sleep go on; a thread not blocked when the signal comes
- * later blocks as usual. The signal is sent again every 200 ms until the
+ * later blocks as usual; three readers each sent one get EINTR each; a
+ * signal sent to a thread and ignored leaves nothing behind for a later
+ * one; a signal in a fork child wakes none of the parent's threads there.
+ * The signal is sent again every 200 ms until the
  * target reports, so a target not yet in its read when the first one
  * comes cannot make the transcript differ. */
 #include "threads_test.h"
@@ -10,6 +13,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_handled;
@@ -136,6 +140,79 @@ int main(void) {
     CHECK(write(a.fds[1], "data", 4) == 4);
     CHECK(sem_wait(&a.done) == 0);
     printf("then: %s\n", outcome(&a));
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    /* Three readers, one signal each. */
+    install(0);
+    struct reader r3[3];
+    pthread_t t3[3];
+    for (int i = 0; i < 3; ++i) {
+        reader_init(&r3[i], 1);
+        CHECK(pthread_create(&t3[i], NULL, read_one, &r3[i]) == 0);
+        CHECK(sem_wait(&r3[i].started) == 0);
+    }
+    usleep(50000);
+    for (int i = 0; i < 3; ++i) {
+        CHECK(pthread_kill(t3[i], SIGUSR1) == 0);
+    }
+    int first_round = 0;
+    for (int i = 0; i < 3; ++i) {
+        struct timespec deadline = tt_after(CLOCK_REALTIME, 2000);
+        while (sem_timedwait(&r3[i].done, &deadline) != 0) {
+            CHECK(errno == EINTR || errno == ETIMEDOUT);
+            if (errno == ETIMEDOUT) {
+                kill_until(t3[i], &r3[i].done);
+                --first_round;
+                break;
+            }
+        }
+        ++first_round;
+        printf("reader %d of 3: %s\n", i, outcome(&r3[i]));
+        CHECK(pthread_join(t3[i], NULL) == 0);
+    }
+    printf("readers interrupted by the one signal each was sent: %d of 3\n", first_round);
+
+    /* An ignored signal sent to a waiting thread: a later SIGALRM still
+     * interrupts the main thread's read. */
+    reader_init(&a, 1);
+    reader_init(&b, 1);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    CHECK(sem_wait(&a.started) == 0);
+    usleep(50000);
+    CHECK(pthread_kill(ta, SIGURG) == 0); /* default action: ignore */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    alarm(1);
+    char c;
+    ssize_t r = read(b.fds[0], &c, 1);
+    printf("main's read after an ignored signal to another thread: %zd %s\n", r, r < 0 ? tt_err(errno) : "");
+    CHECK(write(a.fds[1], "a", 1) == 1);
+    CHECK(sem_wait(&a.done) == 0);
+    printf("the thread sent the ignored signal: %s\n", outcome(&a));
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    /* A signal in a fork child: the parent's waiting thread stays in the
+     * parent. */
+    install(0);
+    reader_init(&a, 1);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    CHECK(sem_wait(&a.started) == 0);
+    usleep(50000);
+    fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+        raise(SIGUSR1);
+        usleep(100000);
+        _exit(sem_trywait(&a.done) == 0 ? 1 : 0); /* 1: the reader ran here */
+    }
+    int st = -1;
+    CHECK(waitpid(child, &st, 0) == child);
+    CHECK(write(a.fds[1], "p", 1) == 1);
+    CHECK(sem_wait(&a.done) == 0);
+    printf("fork child's signal: the parent's reader ran in the child: %s; in the parent: %s\n",
+           WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "no" : "YES", outcome(&a));
     CHECK(pthread_join(ta, NULL) == 0);
 
     printf("end\n");

@@ -616,6 +616,7 @@ static void os_thread_handler(void) {
            200000 + os_handler_posts - os_taken == left ? "adds up" : "DOES NOT ADD UP");
 }
 
+
 static void* wait_sem(void* arg) {
     while (sem_wait(arg) != 0) {
         CHECK(errno == EINTR);
@@ -709,6 +710,18 @@ static void joins_of_os_threads(void) {
     r = pthread_clockjoin_np(os, &ret, CLOCK_REALTIME, &t);
     printf("clockjoin with a bad deadline, the thread ending: %s\n", tt_err(r));
     CHECK(pthread_join(ticker, NULL) == 0);
+
+    /* A detached OS thread, still running: libc's EINVAL, at once. */
+    pthread_attr_t detached;
+    CHECK(pthread_attr_init(&detached) == 0);
+    CHECK(pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED) == 0);
+    sem_t hold;
+    CHECK(sem_init(&hold, 0, 0) == 0);
+    CHECK(libc_create(&os, &detached, wait_sem, &hold) == 0);
+    printf("join of a detached OS thread: %s\n", tt_err(pthread_join(os, NULL)));
+    CHECK(sem_post(&hold) == 0);
+    usleep(20000);
+    pthread_attr_destroy(&detached);
 
     /* On an ended thread: an unsupported clock is still refused, a past
      * deadline is never looked at. */

@@ -1,8 +1,9 @@
 /* liburing's wait for a completion, in a thread, while other threads
  * submit the I/O it waits for, as InnoDB's I/O threads do: a read of a
  * pipe that another thread fills later, a NOP that another thread submits
- * to wake the waiter, a completion already there, and a peek at an empty
- * ring. Under green threads the wait must let the other threads run (they
+ * to wake the waiter, a completion already there, a peek at an empty
+ * ring, and a cancel of a waiting thread (liburing's wait is no
+ * cancellation point: the thread waits on, then returns). Under green threads the wait must let the other threads run (they
  * tick meanwhile); natively every thread is an OS thread, and the
  * transcript must be the same. */
 #include "threads_test.h"
@@ -48,6 +49,22 @@ static void* waiter(void* arg) {
         io_uring_cqe_seen(&ring, cqe);
     }
     return NULL;
+}
+
+static volatile int once_done;
+static volatile long once_tag;
+
+/* One wait; no cancellation point after it. */
+static void* wait_once(void* arg) {
+    (void)arg;
+    struct io_uring_cqe* cqe = NULL;
+    sem_post(&waiting);
+    if (io_uring_wait_cqe(&ring, &cqe) == 0 && cqe != NULL) {
+        once_tag = (long)io_uring_cqe_get_data(cqe);
+        io_uring_cqe_seen(&ring, cqe);
+    }
+    once_done = 1;
+    return (void*)1L;
 }
 
 static void submit_nop(long tag) {
@@ -106,6 +123,19 @@ int main(void) {
     if (r == 0) {
         io_uring_cqe_seen(&ring, cqe);
     }
+    /* A cancel while a thread waits: it waits on until a completion comes,
+     * then returns normally (it calls no cancellation point after). */
+    CHECK(pthread_create(&wait, NULL, wait_once, NULL) == 0);
+    CHECK(sem_wait(&waiting) == 0);
+    usleep(20000);
+    CHECK(pthread_cancel(wait) == 0);
+    usleep(20000);
+    const int done_before_nop = once_done;
+    submit_nop(4);
+    void* ret = NULL;
+    CHECK(pthread_join(wait, &ret) == 0);
+    printf("cancelled waiter: still waiting until the completion: %s, got tag %ld, ended %s\n",
+           done_before_nop ? "NO" : "yes", once_tag, ret == PTHREAD_CANCELED ? "cancelled" : "normally");
     stop_ticking = 1;
     CHECK(pthread_join(tick, NULL) == 0);
     io_uring_queue_exit(&ring);
