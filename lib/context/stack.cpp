@@ -219,11 +219,16 @@ Stack StackPool::take_packed(std::size_t total) noexcept {
     return s;
 }
 
-bool StackPool::expect_one() noexcept {
+// Room made ahead at each measure, so that most spawns only count down.
+constexpr std::size_t kRoomAhead = 32;
+
+// What each list needs (free + out + expected) only grows in expect_one:
+// room measured here lasts room_ more spawns.
+bool StackPool::make_room() noexcept {
     const std::size_t want = expected_ + 1;
     auto room = [](auto& v, std::size_t n) {
-        if (v.capacity() < n) {
-            v.reserve(std::max(n, 2 * v.capacity()));
+        if (v.capacity() < n + kRoomAhead) {
+            v.reserve(std::max(n + kRoomAhead, 2 * v.capacity()));
         }
     };
     try {
@@ -234,6 +239,9 @@ bool StackPool::expect_one() noexcept {
         return false;
     }
     expected_ = want;
+    room_ = std::min({guarded_free_.capacity() - (guarded_free_.size() + guarded_out_ + want),
+                      packed_free_.capacity() - (packed_free_.size() + packed_out_ + want),
+                      slabs_.capacity() - (slabs_.size() + want)});
     return true;
 }
 

@@ -77,7 +77,14 @@ public:
     // spawn of a fiber makes room first for the stack it will take
     // (expect_one; false if it cannot), and a fiber that ends unstarted
     // gives that room back (unexpect_one).
-    bool expect_one() noexcept;
+    bool expect_one() noexcept {
+        if (room_ > 0) [[likely]] {  // what each list needs only grows here
+            --room_;
+            ++expected_;
+            return true;
+        }
+        return make_room();
+    }
     void unexpect_one() noexcept;
     // Guarded stacks pooled beyond kKeepGuarded: the hub unmaps them a few
     // at a time when it has nothing else to do (trim).
@@ -96,6 +103,7 @@ private:
     Stack map_guarded(std::size_t total) noexcept;
     Stack take_packed(std::size_t total) noexcept;
     Stack take_any(std::size_t size) noexcept;
+    bool make_room() noexcept;
 
     struct Slab {
         void* base;
@@ -106,6 +114,7 @@ private:
     std::size_t guarded_out_ = 0;  // taken and not given back
     std::size_t packed_out_ = 0;
     std::size_t expected_ = 0;     // fibers spawned, their stacks not taken yet
+    std::size_t room_ = 0;         // expect_one calls the lists have room for
     std::vector<Slab> slabs_;
     // Carving state of the newest slab.
     char* carve_next_ = nullptr;

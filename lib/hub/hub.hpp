@@ -403,14 +403,6 @@ private:
     bool main_lost_ = false;      // a fork child whose main fiber stayed behind
     ListHook signal_waiters_;     // FiberCore::signal_hook of interruptible waits
     std::uint64_t interrupt_signals_ = 0;
-    struct Aim {
-        FiberCore* fiber;
-        std::uint64_t signals;  // bit s for signal s
-    };
-    static constexpr int kMaxAims = 16;
-    Aim aims_[kMaxAims]{};
-    int n_aims_ = 0;
-    void forget_aims(FiberCore* f) noexcept;
     SignalTaker signal_taker_ = nullptr;
     void deliver_signals() noexcept;
     const TlsImages* tls_images_ = nullptr;
@@ -429,6 +421,15 @@ private:
     void run_inbox() noexcept;
     void* alt_stack_ = nullptr;   // sigaltstack for the overflow report
     int* errno_ = nullptr;        // this thread's errno (fixed per thread)
+    // aim_signal's: last, off the lines the switch reads.
+    struct Aim {
+        FiberCore* fiber;
+        std::uint64_t signals;  // bit s for signal s
+    };
+    static constexpr int kMaxAims = 16;
+    Aim aims_[kMaxAims]{};
+    int n_aims_ = 0;
+    void forget_aims(FiberCore* f) noexcept;
 
     static constexpr unsigned kPollEvery = 64;
     static constexpr unsigned kTurnCalls = 64;
