@@ -172,6 +172,7 @@ namespace {
     X(pthread_setcancelstate)                    \
     X(pthread_setcanceltype)                     \
     X(pthread_kill)                              \
+    X(pthread_sigqueue)                          \
     X(pthread_getschedparam)                     \
     X(pthread_setschedparam)                     \
     X(pthread_setschedprio)                      \
@@ -2497,31 +2498,73 @@ GROVE_MAIN_THREAD_CALL(pthread_setaffinity_np, (pthread_t th, size_t n, const cp
 GROVE_MAIN_THREAD_CALL(pthread_getaffinity_np, (pthread_t th, size_t n, cpu_set_t* s), n, s)
 #undef GROVE_MAIN_THREAD_CALL
 
-// pthread_kill on a green thread: signal 0 probes it; any other signal goes
-// to the one OS thread, whose handler runs in whichever fiber is running.
+}  // extern "C"
+
+namespace {
+
+// glibc's own two signals, which its pthread_kill and pthread_sigqueue
+// refuse before looking at the thread.
+bool libc_internal_signal(int sig) noexcept {
+    return sig == SIGRTMIN - 2 || sig == SIGRTMIN - 1;
+}
+
+// Signal `sig` (not 0) for green thread t, still running, sent by
+// `raise_here` to the OS thread the green threads share: its handler runs
+// at once, in the caller's context. Only t's wait is interrupted (EINTR,
+// or a restart under SA_RESTART), as the kernel interrupts only the thread
+// it is sent to; none if t is not waiting.
+template <class Raise>
+int signal_green(GreenThread* t, int sig, Raise&& raise_here) noexcept {
+    if (t == current_green() || t->core_ == nullptr || sig <= 0 || sig >= 64) {
+        return raise_here();
+    }
+    Hub* hub = t->core_->hub;
+    const std::uint64_t before = Hub::signal_count.load(std::memory_order_acquire);
+    hub->aim_signal(t->core_, sig);
+    const int r = raise_here();
+    if (Hub::signal_count.load(std::memory_order_acquire) == before) {
+        hub->unaim_signal(t->core_, sig);  // ignored, or held back: no handler ran
+    }
+    return r;
+}
+
+}  // namespace
+
+extern "C" {
+
+// pthread_kill on a green thread: signal 0 probes it; an ended one (not
+// joined yet) gets nothing and says 0, whatever the number, as glibc's.
 int pthread_kill(pthread_t th, int sig) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_kill)(th, sig);
     }
+    if (libc_internal_signal(sig)) {
+        return EINVAL;
+    }
+    if (sig == 0 || t->finished_) {
+        return 0;
+    }
+    return signal_green(t, sig, [&] { return REAL(pthread_kill)(REAL(pthread_self)(), sig); });
+}
+
+// pthread_sigqueue likewise, with its value; an ended green thread: ESRCH,
+// as glibc's.
+int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
+    GreenThread* t = green() ? as_green(th) : nullptr;
+    if (t == nullptr) {
+        return REAL(pthread_sigqueue)(th, sig, value);
+    }
+    if (libc_internal_signal(sig)) {
+        return EINVAL;
+    }
+    if (t->finished_) {
+        return ESRCH;
+    }
     if (sig == 0) {
         return 0;
     }
-    // The signal is raised on the OS thread the green threads share, and
-    // its handler runs at once, in the caller's context. Only t's wait is
-    // interrupted (EINTR, or a restart under SA_RESTART), as the kernel
-    // interrupts only the thread it is sent to; none if t is not waiting.
-    if (t != current_green() && t->core_ != nullptr && sig > 0 && sig < 64) {
-        Hub* hub = t->core_->hub;
-        const std::uint64_t before = Hub::signal_count.load(std::memory_order_acquire);
-        hub->aim_signal(t->core_, sig);
-        const int r = REAL(pthread_kill)(REAL(pthread_self)(), sig);
-        if (Hub::signal_count.load(std::memory_order_acquire) == before) {
-            hub->unaim_signal(t->core_, sig);  // ignored, or held back: no handler ran
-        }
-        return r;
-    }
-    return REAL(pthread_kill)(REAL(pthread_self)(), sig);
+    return signal_green(t, sig, [&] { return REAL(pthread_sigqueue)(REAL(pthread_self)(), sig, value); });
 }
 
 // ---- cancellation ---------------------------------------------------------------------

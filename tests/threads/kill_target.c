@@ -4,7 +4,10 @@
  * sender's own sleep go on; a thread not blocked when the signal comes
  * later blocks as usual; three readers each sent one get EINTR each; a
  * signal sent to a thread and ignored leaves nothing behind for a later
- * one; a signal in a fork child wakes none of the parent's threads there.
+ * one; a signal in a fork child wakes none of the parent's threads there;
+ * pthread_sigqueue carries its value to a waiting thread's handler; an
+ * ended thread not joined yet gets no signal (pthread_kill says 0,
+ * pthread_sigqueue ESRCH); libc's own signals are refused.
  * The signal is sent again every 200 ms until the
  * target reports, so a target not yet in its read when the first one
  * comes cannot make the transcript differ. */
@@ -21,6 +24,19 @@ static volatile sig_atomic_t g_handled;
 static void on_usr1(int sig) {
     (void)sig;
     ++g_handled;
+}
+
+static volatile int g_queued_value = -1, g_queued_code;
+
+static void on_queued(int sig, siginfo_t* si, void* ctx) {
+    (void)sig;
+    (void)ctx;
+    g_queued_value = si->si_value.sival_int;
+    g_queued_code = si->si_code;
+}
+
+static void* return_at_once(void* arg) {
+    return arg;
 }
 
 static void install(int restart) {
@@ -213,6 +229,41 @@ int main(void) {
     CHECK(sem_wait(&a.done) == 0);
     printf("fork child's signal: the parent's reader ran in the child: %s; in the parent: %s\n",
            WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "no" : "YES", outcome(&a));
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    /* pthread_sigqueue to a waiting reader. */
+    struct sigaction qa;
+    memset(&qa, 0, sizeof qa);
+    qa.sa_sigaction = on_queued;
+    qa.sa_flags = SA_SIGINFO;
+    CHECK(sigaction(SIGUSR2, &qa, NULL) == 0);
+    reader_init(&a, 1);
+    CHECK(pthread_create(&ta, NULL, read_one, &a) == 0);
+    CHECK(sem_wait(&a.started) == 0);
+    usleep(50000);
+    const union sigval v = {.sival_int = 77};
+    CHECK(pthread_sigqueue(ta, SIGUSR2, v) == 0);
+    struct timespec dl = tt_after(CLOCK_REALTIME, 2000);
+    int sr;
+    while ((sr = sem_timedwait(&a.done, &dl)) != 0 && errno == EINTR) {
+    }
+    if (sr != 0) { /* not in its read yet when it came: once more, then data */
+        CHECK(write(a.fds[1], "q", 1) == 1);
+        CHECK(sem_wait(&a.done) == 0);
+    }
+    printf("sigqueue to a waiting thread: %s, value %d, SI_QUEUE %s\n", outcome(&a), g_queued_value,
+           g_queued_code == SI_QUEUE ? "yes" : "NO");
+    CHECK(pthread_join(ta, NULL) == 0);
+
+    /* An ended thread, not joined yet; libc's own signals. */
+    install(0);
+    CHECK(pthread_create(&ta, NULL, return_at_once, NULL) == 0);
+    usleep(50000);
+    printf("kill of an ended thread: %s, handler ran: %s\n", tt_err(pthread_kill(ta, SIGUSR1)),
+           g_handled ? "YES" : "no");
+    printf("sigqueue to an ended thread: %s\n", tt_err(pthread_sigqueue(ta, SIGUSR1, v)));
+    printf("kill with signal 0 of an ended thread: %s\n", tt_err(pthread_kill(ta, 0)));
+    printf("kill with libc's signal 32: %s\n", tt_err(pthread_kill(ta, 32)));
     CHECK(pthread_join(ta, NULL) == 0);
 
     printf("end\n");
