@@ -585,14 +585,31 @@ int os_block(WaitNode& n, clockid_t clock, const struct timespec* abs) {
     return r == 0 ? 0 : errno;
 }
 
+// Holds cancellation off on an OS thread for a wait that is no
+// cancellation point (mutex, rwlock, barrier).
+struct NoCancel {
+    int old = PTHREAD_CANCEL_ENABLE;
+    NoCancel() noexcept { REAL(pthread_setcancelstate)(PTHREAD_CANCEL_DISABLE, &old); }
+    ~NoCancel() { REAL(pthread_setcancelstate)(old, nullptr); }
+};
+
+// os_block for a wait that is no cancellation point and that a signal's
+// handler does not end (mutex, rwlock, barrier): 0 or ETIMEDOUT.
+int os_block_through_signals(WaitNode& n, clockid_t clock, const struct timespec* abs) {
+    NoCancel no_cancel;
+    int e;
+    do {
+        e = os_block(n, clock, abs);
+    } while (e == EINTR);
+    return e;
+}
+
 // An OS waiter found its node taken after its wait ended otherwise: the
 // post is on its way (it refers to the node); takes it.
 void os_settle(WaitNode& n) noexcept {
-    int old;
-    REAL(pthread_setcancelstate)(PTHREAD_CANCEL_DISABLE, &old);
+    NoCancel no_cancel;
     while (REAL(sem_wait)(&n.os) != 0) {
     }
-    REAL(pthread_setcancelstate)(old, nullptr);
 }
 
 void settle_any(WaitNode& n) noexcept {
@@ -603,13 +620,6 @@ void settle_any(WaitNode& n) noexcept {
     }
 }
 
-// Holds cancellation off on an OS thread for a wait that is no
-// cancellation point (mutex, rwlock, barrier).
-struct NoCancel {
-    int old = PTHREAD_CANCEL_ENABLE;
-    NoCancel() noexcept { REAL(pthread_setcancelstate)(PTHREAD_CANCEL_DISABLE, &old); }
-    ~NoCancel() { REAL(pthread_setcancelstate)(old, nullptr); }
-};
 
 constexpr long kSecond = 1'000'000'000;
 
@@ -1383,11 +1393,7 @@ inline int mutex_lock(GMutex* m, bool try_only, clockid_t clock, const struct ti
         os_node(n);
         push(m->waiters, n);
         spin.unlock();
-        NoCancel no_cancel;  // no cancellation point
-        int e;
-        do {
-            e = os_block(n, clock, abs);
-        } while (e == EINTR);
+        const int e = os_block_through_signals(n, clock, abs);
         return e == 0 || !leave(m->lock, m->waiters, n) ? 0 : e;
     }
     green_node(n, *hub);
@@ -1721,11 +1727,7 @@ int rwlock_lock(GRwlock* r, bool write, bool try_only, clockid_t clock, const st
         os_node(n);
         push(r->waiters, n);
         spin.unlock();
-        NoCancel no_cancel;  // no cancellation point
-        int e;
-        do {
-            e = os_block(n, clock, abs);
-        } while (e == EINTR);
+        const int e = os_block_through_signals(n, clock, abs);
         return e == 0 || !rwlock_leave(r, n) ? 0 : e;
     }
     green_node(n, *hub);
@@ -2258,14 +2260,14 @@ int join_green(GreenThread* t, void** ret, Nanos deadline, bool try_only) {
 // need one of them first (a lock it holds, a post). libc's try, then naps
 // of 1 ms doubling to 25 ms between tries: an ended thread is joined up to
 // 25 ms late. Returns libc's answer, or ETIMEDOUT at the deadline. -1: not
-// here (no hub on this thread, or the hub's own fiber), or `th` is this OS
-// thread itself: the caller calls libc's.
+// here (no hub on this thread, or the hub's own fiber): the caller calls
+// libc's.
 constexpr Nanos kOsJoinBackoffFirst = 1'000'000;
 constexpr Nanos kOsJoinBackoffMax = 25'000'000;
 
 int join_os(pthread_t th, void** ret, Nanos deadline) {
     Hub* hub = Hub::current_if_any();
-    if (hub == nullptr || hub->in_hub_fiber() || pthread_equal(th, REAL(pthread_self)())) {
+    if (hub == nullptr || hub->in_hub_fiber()) {
         return -1;
     }
     cancel_point();
@@ -3073,9 +3075,7 @@ int pthread_barrier_wait(pthread_barrier_t* bar) noexcept {
         os_node(n);
         push(b->waiters, n);
         spin.unlock();
-        NoCancel no_cancel;
-        while (os_block(n, CLOCK_MONOTONIC, nullptr) != 0) {
-        }
+        os_block_through_signals(n, CLOCK_MONOTONIC, nullptr);
         return 0;
     }
     green_node(n, *hub);
