@@ -76,13 +76,6 @@ GROVE_LOAD_TEXT bool env_on(const char* name) noexcept {
     return v != nullptr && v[0] != '\0' && !(v[0] == '0' && v[1] == '\0');
 }
 
-bool is_main_thread() noexcept {
-    static thread_local int cached = 0;  // 0 unknown, 1 main, 2 other
-    if (cached == 0) {
-        cached = ::syscall(SYS_gettid) == ::getpid() ? 1 : 2;
-    }
-    return cached == 1;
-}
 
 // ---- one grove per process ------------------------------------------------------
 //
@@ -255,6 +248,14 @@ GROVE_LOAD_TEXT void read_settings() noexcept {
         config.thread_stack = detail::parse_byte_size(size, 0, 0);
     }
     config.read = true;
+}
+
+bool is_main_thread() noexcept {
+    static thread_local int cached = 0;  // 0 unknown, 1 main, 2 other
+    if (cached == 0) {
+        cached = ::syscall(SYS_gettid) == ::getpid() ? 1 : 2;
+    }
+    return cached == 1;
 }
 
 Hub* hub_for_call() noexcept {

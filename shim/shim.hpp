@@ -101,6 +101,9 @@ void handler_begin() noexcept;
 void handler_end() noexcept;
 void spin_deferred(void (*send)() noexcept) noexcept;
 
+// The process's first thread (the one green threads run on).
+bool is_main_thread() noexcept;
+
 // The settings, read from the environment once, at load or at the first
 // interposed call if that comes sooner (from another library's constructor).
 struct Config {

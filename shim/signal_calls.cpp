@@ -37,15 +37,19 @@ GROVE_LOAD_DATA constinit void* handlers[64]{};  // sa_handler or sa_sigaction
 GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> wrapped{0};
 GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> with_siginfo{0};  // SA_SIGINFO
 GROVE_LOAD_DATA constinit std::atomic<std::uint64_t> with_restart{0};  // SA_RESTART
+// What each handler blocks while it runs (handler_mask), for signals sent
+// to one green thread, which it runs itself.
+GROVE_LOAD_DATA constinit std::uint64_t blocks[64]{};
 
 bool has(const std::atomic<std::uint64_t>& bits, int sig) noexcept {
     return (bits.load(std::memory_order_acquire) & (std::uint64_t{1} << sig)) != 0;
 }
 
 // Records (or, on failure, puts back) the user's action of sig.
-void record(int sig, void* handler, bool siginfo, bool restart) noexcept {
+void record(int sig, void* handler, bool siginfo, bool restart, std::uint64_t block) noexcept {
     const std::uint64_t bit = std::uint64_t{1} << sig;
     handlers[sig] = handler;
+    blocks[sig] = block;
     if (siginfo) {
         with_siginfo.fetch_or(bit, std::memory_order_release);
     } else {
@@ -157,7 +161,46 @@ void send_deferred() noexcept {
 }
 #endif
 
+// The sent signal raise_sent is raising on the green threads' thread (0:
+// none). Its handler, when it runs, is the running fiber's own code, at a
+// point where it may wait: no hub bookkeeping, no handler depth.
+constinit int sent_raising = 0;
+
+// The program's handler of sig, if any; `bracketed` between
+// handler_begin() and handler_end().
+void run_handler(int sig, siginfo_t* info, void* ctx, bool bracketed) {
+    void* const handler = handlers[sig & 63];
+    if (has(with_siginfo, sig & 63)) {
+        if (handler != nullptr) {
+            if (bracketed) {
+                handler_begin();
+            }
+            reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(sig, info, ctx);
+            if (bracketed) {
+                handler_end();
+            }
+        }
+        return;
+    }
+    const auto h = reinterpret_cast<sighandler_t>(handler);
+    if (h != SIG_DFL && h != SIG_IGN && h != nullptr) {
+        if (bracketed) {
+            handler_begin();
+        }
+        h(sig);
+        if (bracketed) {
+            handler_end();
+        }
+    }
+}
+
 void trampoline(int sig, siginfo_t* info, void* ctx) {
+    if (sent_raising == sig && info != nullptr && (info->si_code == SI_TKILL || info->si_code == SI_QUEUE) &&
+        info->si_pid == ::getpid() && is_main_thread()) [[unlikely]] {
+        sent_raising = 0;
+        run_handler(sig, info, ctx, false);
+        return;
+    }
 #if defined(__x86_64__)
     if (Hub* h = Hub::current_if_any(); h != nullptr && h->copying_tls() && info != nullptr) [[unlikely]] {
         if (defer_signal(sig, info)) {
@@ -179,21 +222,7 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
         Hub::signal_count.fetch_add(1, std::memory_order_acq_rel);
         Hub::signals_pending.fetch_or(std::uint64_t{1} << sig, std::memory_order_release);
     }
-    void* const handler = handlers[sig & 63];
-    if (has(with_siginfo, sig & 63)) {
-        if (handler != nullptr) {
-            handler_begin();
-            reinterpret_cast<void (*)(int, siginfo_t*, void*)>(handler)(sig, info, ctx);
-            handler_end();
-        }
-        return;
-    }
-    const auto h = reinterpret_cast<sighandler_t>(handler);
-    if (h != SIG_DFL && h != SIG_IGN && h != nullptr) {
-        handler_begin();
-        h(sig);
-        handler_end();
-    }
+    run_handler(sig, info, ctx, true);
 }
 
 bool wrappable(int sig) noexcept {
@@ -294,20 +323,48 @@ private:
     std::uint64_t added_ = 0;
 };
 
+// A sent signal taken by the sigwait family: its number, with its siginfo
+// copied out if asked for.
+int deliver_info(const siginfo_t& got, siginfo_t* info) noexcept {
+    if (info != nullptr) {
+        *info = got;
+    }
+    return got.si_signo;
+}
+
+// While alive, the running green thread waits for `bits` (note_sigwait).
+class SigwaitNote {
+public:
+    explicit SigwaitNote(std::uint64_t bits) noexcept { note_sigwait(bits); }
+    ~SigwaitNote() { note_sigwait(0); }
+    SigwaitNote(const SigwaitNote&) = delete;
+    SigwaitNote& operator=(const SigwaitNote&) = delete;
+};
+
 // sigtimedwait until `deadline`, cooperatively: the real call with a zero
 // timeout first; while it says EAGAIN, a wait on a signalfd of the set
 // (or, without one, naps with a backoff). EAGAIN when the deadline passes,
 // EINTR when a handler ran (never restarted, as signal(7) says) or a kill
 // or grove::Timeout cut the wait short (then `cut` is set).
+// One sent to the green thread itself comes first (take_sent).
 int wait_signal(Hub* hub, const sigset_t* set, siginfo_t* info, Nanos deadline, bool& cut) noexcept {
     cut = false;
     const int saved = errno;
+    std::uint64_t bits;
+    if (!copy_from_user(&bits, set, sizeof bits)) {
+        return sys::sigtimedwait(set, info, &kZero);  // EFAULT
+    }
+    siginfo_t mine;
+    if (take_sent(bits, &mine)) {
+        return deliver_info(mine, info);
+    }
     int r = sys::sigtimedwait(set, info, &kZero);
     if (r >= 0 || errno != EAGAIN || passed(deadline)) {
-        return r;  // also EFAULT for a bad set: *set is readable past here
+        return r;  // also EFAULT for a bad info
     }
     BlockCaught block(set);
     SignalWindow window(hub);
+    SigwaitNote note(bits);
     // For this wait only: at the kernel's number, not a high one as the
     // library's long-lived fds (hub/own_fd.hpp).
     const int sfd = ::signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -315,6 +372,10 @@ int wait_signal(Hub* hub, const sigset_t* set, siginfo_t* info, Nanos deadline, 
     // A caught signal may have come before it was blocked: look again.
     bool look = block.blocked_any();
     for (;;) {
+        if (take_sent(bits, &mine)) {
+            r = deliver_info(mine, info);
+            break;
+        }
         if (look) {
             r = sys::sigtimedwait(set, info, &kZero);
             if (r >= 0) {
@@ -344,6 +405,10 @@ int wait_signal(Hub* hub, const sigset_t* set, siginfo_t* info, Nanos deadline, 
             cut = !handler;
             // After a handler, the kernel still takes a signal of the set
             // that came meanwhile; a kill takes none.
+            if (handler && take_sent(bits, &mine)) {
+                r = deliver_info(mine, info);
+                break;
+            }
             if (handler) {
                 r = sys::sigtimedwait(set, info, &kZero);
                 if (r >= 0) {
@@ -382,6 +447,37 @@ bool restart_after(std::uint64_t signals) noexcept {
     return true;
 }
 
+std::uint64_t handler_mask(int sig) noexcept {
+    return sig > 0 && sig < 64 ? blocks[sig] : 0;
+}
+
+bool signal_caught(int sig) noexcept {
+    return sig > 0 && sig < 64 && has(wrapped, sig);
+}
+
+bool raise_sent(int sig, int code, union sigval value) noexcept {
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    info.si_signo = sig;
+    info.si_code = code;
+    info.si_pid = ::getpid();
+    info.si_uid = ::getuid();
+    info.si_value = value;
+    sent_raising = sig;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    // To this very thread: delivered before the call returns, unless the
+    // thread blocks it (then it stays pending, as a signal of the thread's).
+#if defined(__x86_64__)
+    const long r = raw_tgsigqueueinfo(::getpid(), ::gettid(), sig, &info);
+#else
+    const long r = ::syscall(SYS_rt_tgsigqueueinfo, ::getpid(), ::gettid(), sig, &info);
+#endif
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    const bool ran = r == 0 && sent_raising == 0;
+    sent_raising = 0;
+    return ran;
+}
+
 }  // namespace grove::shim
 
 extern "C" {
@@ -418,6 +514,7 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
         return sys::sigaction(sig, nullptr, old);  // a look at an action the shim never touched
     }
     void* const previous = handlers[sig];
+    const std::uint64_t previous_block = blocks[sig];
     const bool previous_siginfo = has(with_siginfo, sig);
     const bool previous_restart = has(with_restart, sig);
     struct sigaction kernel_old{};
@@ -431,12 +528,17 @@ int sigaction(int sig, const struct sigaction* __restrict act, struct sigaction*
         k.sa_flags |= SA_SIGINFO;
         // Store first: the signal may arrive as soon as the kernel has k.
         const bool siginfo = (act->sa_flags & SA_SIGINFO) != 0;
+        std::uint64_t block;
+        std::memcpy(&block, &act->sa_mask, sizeof block);
+        if ((act->sa_flags & SA_NODEFER) == 0) {
+            block |= std::uint64_t{1} << (sig - 1);
+        }
         record(sig, siginfo ? reinterpret_cast<void*>(act->sa_sigaction) : reinterpret_cast<void*>(act->sa_handler),
-               siginfo, (act->sa_flags & SA_RESTART) != 0);
+               siginfo, (act->sa_flags & SA_RESTART) != 0, block);
         wrapped.fetch_or(bit, std::memory_order_release);
         r = sys::sigaction(sig, &k, &kernel_old);
         if (r != 0) {
-            record(sig, previous, previous_siginfo, previous_restart);
+            record(sig, previous, previous_siginfo, previous_restart, previous_block);
             if (!was_wrapped) {
                 wrapped.fetch_and(~bit, std::memory_order_release);
             }
@@ -521,7 +623,11 @@ int sigsuspend(const sigset_t* mask) {
         SignalWindow window(hub);
         sigset_t old;
         const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
-        park_until_handler(hub);
+        // A signal sent to this green thread that *mask unblocks runs at once.
+        if (!suspend_begin(bits)) {
+            park_until_handler(hub);
+        }
+        suspend_end();
         if (swapped) {
             sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
@@ -551,6 +657,22 @@ int sigtimedwait(const sigset_t* __restrict set, siginfo_t* __restrict info, con
     }
     bool cut;
     return wait_signal(hub, set, info, deadline, cut);
+}
+
+// The thread's pending signals include those sent to it (a green thread)
+// that it has not run yet.
+int sigpending(sigset_t* set) noexcept {
+    using Fn = int (*)(sigset_t*);
+    const int r = GROVE_LIBC("sigpending", Fn)(set);
+    if (r == 0) {
+        if (const std::uint64_t mine = sent_pending(); mine != 0) {
+            std::uint64_t bits;
+            std::memcpy(&bits, set, sizeof bits);
+            bits |= mine;
+            std::memcpy(set, &bits, sizeof bits);
+        }
+    }
+    return r;
 }
 
 int sigwaitinfo(const sigset_t* __restrict set, siginfo_t* __restrict info) {

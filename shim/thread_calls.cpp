@@ -688,6 +688,56 @@ void run_tsd_destructors(Tsd& tsd) noexcept;
 class GreenThread;
 void masks_leave(GreenThread* g) noexcept;
 
+// Signals sent to one green thread, not run yet: the thread's own pending
+// signals. A standard signal is held once (a second merges with it); a
+// real-time one is queued each time, up to kMax in all.
+struct SentQueue {
+    struct Item {
+        int sig;
+        int code;  // SI_TKILL (pthread_kill) or SI_QUEUE (pthread_sigqueue)
+        union sigval value;
+    };
+    static constexpr int kMax = 16;
+    Item items[kMax];
+    int n = 0;
+
+    std::uint64_t bits() const noexcept {  // bit sig - 1
+        std::uint64_t b = 0;
+        for (int i = 0; i < n; ++i) {
+            b |= std::uint64_t{1} << (items[i].sig - 1);
+        }
+        return b;
+    }
+    // The first of the lowest-numbered signal in `set` (bit sig - 1), or -1.
+    int first_in(std::uint64_t set) const noexcept {
+        int best = -1;
+        for (int i = 0; i < n; ++i) {
+            if ((set >> (items[i].sig - 1) & 1) != 0 && (best < 0 || items[i].sig < items[best].sig)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+    Item take(int i) noexcept {
+        const Item it = items[i];
+        for (int j = i + 1; j < n; ++j) {
+            items[j - 1] = items[j];
+        }
+        --n;
+        return it;
+    }
+};
+
+// A thread's signals sent to it, and what blocks them besides its mask.
+struct ThreadSignals {
+    SentQueue sent;                 // not run yet
+    std::uint64_t sigwait_set = 0;  // in the sigwait family for these
+    std::uint64_t in_handlers = 0;  // blocked while its sent handlers run (their sa_mask and number)
+    std::uint64_t suspend_mask = 0; // in sigsuspend: its mask instead
+    bool suspended = false;
+};
+ThreadSignals g_main_sigs;  // the main thread's
+
 // What a green pthread_t points to. A real pthread_t points to glibc's
 // struct pthread, whose first word is a pointer: it never equals the magic.
 struct ThreadRec {
@@ -757,6 +807,7 @@ public:
     };
     std::vector<TlsDtor> tls_dtors_;  // its thread_local objects' destructors, in order made
     unsigned mask_epoch_ = 0;      // counted in the masks' tally of that epoch (0: not counted)
+    ThreadSignals sigs_;           // signals sent to it
 };
 
 GreenThread* as_green(pthread_t t) noexcept {
@@ -851,11 +902,15 @@ bool takes_signal(const FiberCore* f, std::uint64_t signals) noexcept {
     return ((signals >> 1) & ~mask) != 0;
 }
 
+void run_sent(FiberCore* f) noexcept;
+bool run_unblocked_sent() noexcept;
+
 void masks_start() noexcept {
     if (g_masks.on) {
         return;
     }
     Hub::current().set_signal_taker(&takes_signal);
+    Hub::current().set_sent_hook(&run_sent);
     sigset_t now;
     sys::pthread_sigmask(SIG_SETMASK, nullptr, &now);
     g_masks.main = low64(&now) & ~kUnblockable;
@@ -914,15 +969,193 @@ int green_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
         }
     }
     if (want != mine) {
+        const bool unblocks = (mine & ~want) != 0;
         tally(mine, -1);
         tally(want, 1);
         mine = want;
         apply_masks();
+        if (unblocks) {
+            run_unblocked_sent();
+        }
     }
     return 0;
 }
 
+// ---- signals sent to a green thread -------------------------------------------
+//
+// pthread_kill and pthread_sigqueue of a green thread queue the signal in
+// it (SentQueue), and the thread runs the handler itself, in its own
+// context, when it next runs: with its own thread-local variables, on its
+// own stack, free to wait as a handler of a thread may (a collector's
+// "suspend" handler waits in sigsuspend for its "resume" signal). A thread
+// parked in an interposed call is interrupted (EINTR, or a restart under
+// SA_RESTART); in any other wait it runs the handler and waits on. A
+// signal the thread blocks stays queued until it unblocks it, or takes it
+// with the sigwait family.
+
+GreenThread* green_of(FiberCore* f) noexcept {
+    detail::TaskBase* t = f->task;
+    return t != nullptr && typeid(*t) == typeid(GreenThread) ? static_cast<GreenThread*>(t) : nullptr;
+}
+
+ThreadSignals& sigs_of(GreenThread* g) noexcept {
+    return g != nullptr ? g->sigs_ : g_main_sigs;
+}
+
+// What blocks a signal sent to thread g (null: the main thread) now.
+std::uint64_t blocking(GreenThread* g) noexcept {
+    const ThreadSignals& s = sigs_of(g);
+    return s.suspended ? s.suspend_mask : mask_of(g) | s.in_handlers;
+}
+
+// The fiber of the thread g is (the main fiber for null).
+FiberCore* fiber_of(GreenThread* g) noexcept {
+    return g != nullptr ? g->core_ : Hub::current().main_fiber();
+}
+
+// The running thread, g (null: the main thread), runs the signals sent to
+// it that it does not block, lowest number first; true if it raised any.
+// Each is raised under the thread's own mask (the OS thread's may hold
+// another thread's, in a handler or a sigsuspend), which is put back after.
+bool run_sent_of(GreenThread* g) noexcept {
+    ThreadSignals& s = sigs_of(g);
+    fiber_of(g)->signals_sent = false;
+    std::uint64_t raised = 0;  // bit n for signal n
+    for (;;) {
+        const std::uint64_t blocked = blocking(g);
+        const int i = s.sent.first_in(~blocked);
+        if (i < 0) {
+            break;
+        }
+        const SentQueue::Item it = s.sent.take(i);
+        raised |= std::uint64_t{1} << it.sig;
+        const std::uint64_t outer = s.in_handlers;
+        s.in_handlers |= handler_mask(it.sig);
+        sigset_t old;
+        const sigset_t own = as_set(blocked & ~kUnblockable);
+        const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &own, &old) == 0;
+        raise_sent(it.sig, it.code, it.value);
+        if (swapped) {
+            sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        }
+        s.in_handlers = outer;
+    }
+    if (raised != 0) {
+        fiber_of(g)->hub->set_interrupt_signals(raised);
+    }
+    return raised != 0;
+}
+
+// The hub's sent-signal hook, called by f as it resumes.
+void run_sent(FiberCore* f) noexcept {
+    GreenThread* g = green_of(f);
+    if (g != nullptr || f == Hub::current().main_fiber()) {
+        run_sent_of(g);
+    } else {
+        f->signals_sent = false;
+    }
+}
+
+// Queues sig for thread g (null: the main thread) and gets it to run it
+// (or, for one it blocks, to see it in its sigwait): 0, or EAGAIN when its
+// queue is full.
+int send_to_thread(GreenThread* g, int sig, int code, union sigval value) noexcept {
+    ThreadSignals& s = sigs_of(g);
+    SentQueue& q = s.sent;
+    const std::uint64_t bit = std::uint64_t{1} << (sig - 1);
+    if (sig < SIGRTMIN && (q.bits() & bit) != 0) {
+        return 0;  // merges with the one already pending, as the kernel's
+    }
+    if (q.n == SentQueue::kMax) {
+        return EAGAIN;
+    }
+    q.items[q.n++] = SentQueue::Item{sig, code, value};
+    FiberCore* f = fiber_of(g);
+    if ((blocking(g) & bit) == 0) {
+        f->signals_sent = true;
+        if (f == f->hub->running()) {
+            run_sent_of(g);  // to itself: before the call returns
+        } else {
+            f->hub->poke(f);
+        }
+    } else if ((s.sigwait_set & bit) != 0) {
+        f->hub->poke(f);  // ends its sigwait, which takes it
+    }
+    return 0;
+}
+
+// Whether sig, sent to thread g (null: the main thread), is queued in it
+// (send_to_thread): one it blocks, or one with a handler. Otherwise (no
+// handler: the default action, or ignored) it acts on the process at once.
+// Not from a handler that interrupted the hub or a queue's change: there
+// it is raised at once, in the running context.
+bool sends_to_thread(GreenThread* g, int sig) noexcept {
+    if (sig <= 0 || sig >= 64 || !g_masks.on || (g != nullptr && g->core_ == nullptr) || g_handler_depth != 0) {
+        return false;
+    }
+    return (blocking(g) >> (sig - 1) & 1) != 0 || signal_caught(sig);
+}
+
+// The running thread's signals (g: current_green()) after a change of what
+// blocks them: those now unblocked run; true if any did.
+bool run_unblocked_sent() noexcept {
+    GreenThread* g = current_green();
+    const ThreadSignals& s = sigs_of(g);
+    if (s.sent.n == 0 || s.sent.first_in(~blocking(g)) < 0) {
+        return false;
+    }
+    if (g == nullptr && Hub::current().running() != Hub::current().main_fiber()) {
+        return false;  // a plain fiber: the main thread's run them
+    }
+    return run_sent_of(g);
+}
+
 }  // namespace
+
+bool grove::shim::take_sent(std::uint64_t set, siginfo_t* info) noexcept {
+    if (!green() || !g_masks.on) {
+        return false;
+    }
+    SentQueue& q = sigs_of(current_green()).sent;
+    const int i = q.n != 0 ? q.first_in(set) : -1;
+    if (i < 0) {
+        return false;
+    }
+    const SentQueue::Item it = q.take(i);
+    std::memset(info, 0, sizeof *info);
+    info->si_signo = it.sig;
+    info->si_code = it.code == SI_TKILL ? SI_USER : it.code;  // as libc's sigtimedwait folds it
+    info->si_pid = ::getpid();
+    info->si_uid = ::getuid();
+    info->si_value = it.value;
+    return true;
+}
+
+void grove::shim::note_sigwait(std::uint64_t set) noexcept {
+    if (green() && g_masks.on) {
+        sigs_of(current_green()).sigwait_set = set;
+    }
+}
+
+std::uint64_t grove::shim::sent_pending() noexcept {
+    return green() && g_masks.on ? sigs_of(current_green()).sent.bits() : 0;
+}
+
+bool grove::shim::suspend_begin(std::uint64_t mask) noexcept {
+    if (!green() || !g_masks.on) {
+        return false;
+    }
+    ThreadSignals& s = sigs_of(current_green());
+    s.suspend_mask = mask & ~kUnblockable;
+    s.suspended = true;
+    return run_unblocked_sent();
+}
+
+void grove::shim::suspend_end() noexcept {
+    if (green() && g_masks.on) {
+        sigs_of(current_green()).suspended = false;
+    }
+}
 
 // fork (process_calls.cpp): the child is handed the forking thread's mask,
 // and starts a new tally at its next green thread.
@@ -947,7 +1180,14 @@ void grove::shim::masks_fork_child() noexcept {
         ++g_masks.epoch;
         if (Hub* h = Hub::current_if_any()) {
             h->set_signal_taker(nullptr);
+            h->set_sent_hook(nullptr);
         }
+    }
+    // A child starts with no pending signal.
+    GreenThread* g = current_green();
+    sigs_of(g) = ThreadSignals{};
+    if (g != nullptr) {
+        g->core_->signals_sent = false;
     }
 }
 
@@ -1167,14 +1407,6 @@ _Unwind_Reason_Code walk_frame(struct _Unwind_Context* ctx, void* arg) {
     g->return_to_ = *slot;
     *slot = reinterpret_cast<void*>(&grove_green_cancel_trampoline);
     return true;
-}
-
-GreenThread* green_of(FiberCore* f) noexcept {
-    detail::TaskBase* t = f->task;
-    if (t == nullptr || typeid(*t) != typeid(GreenThread)) {
-        return nullptr;
-    }
-    return static_cast<GreenThread*>(t);
 }
 
 void green_cancel_hook(FiberCore* f, bool entering) noexcept {
@@ -2510,11 +2742,19 @@ bool libc_internal_signal(int sig) noexcept {
     return sig == SIGRTMIN - 2 || sig == SIGRTMIN - 1;
 }
 
+// A green thread signals the main thread (th, not green) with a signal
+// the main thread queues (sends_to_thread): its handler is the main
+// thread's to run, in its own context.
+bool to_main_from_green(pthread_t th, int sig) noexcept {
+    return green() && current_green() != nullptr && !libc_internal_signal(sig) &&
+           th == REAL(pthread_self)() && sends_to_thread(nullptr, sig);
+}
+
 // Signal `sig` (not 0) for green thread t, still running, sent by
-// `raise_here` to the OS thread the green threads share: its handler runs
-// at once, in the caller's context. Only t's wait is interrupted (EINTR,
-// or a restart under SA_RESTART), as the kernel interrupts only the thread
-// it is sent to; none if t is not waiting.
+// `raise_here` to the OS thread the green threads share: for a signal
+// whose action is the process's (the default, or ignored). Only t's wait
+// is interrupted (EINTR, or a restart under SA_RESTART), as the kernel
+// interrupts only the thread it is sent to; none if t is not waiting.
 template <class Raise>
 int signal_green(GreenThread* t, int sig, Raise&& raise_here) noexcept {
     if (t == current_green() || t->core_ == nullptr || sig <= 0 || sig >= 64) {
@@ -2539,6 +2779,9 @@ extern "C" {
 int pthread_kill(pthread_t th, int sig) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
+        if (to_main_from_green(th, sig)) {
+            return send_to_thread(nullptr, sig, SI_TKILL, sigval{});
+        }
         return REAL(pthread_kill)(th, sig);
     }
     if (libc_internal_signal(sig)) {
@@ -2547,7 +2790,29 @@ int pthread_kill(pthread_t th, int sig) noexcept {
     if (sig == 0 || t->finished_) {
         return 0;
     }
+    if (sends_to_thread(t, sig)) {
+        return send_to_thread(t, sig, SI_TKILL, sigval{});
+    }
     return signal_green(t, sig, [&] { return REAL(pthread_kill)(REAL(pthread_self)(), sig); });
+}
+
+// raise in a green thread, or in the main thread's own fiber: as
+// pthread_kill of itself, so no other thread's wait sees it, and a signal
+// it blocks waits for it alone.
+int raise(int sig) noexcept {
+    if (green() && g_masks.on) {
+        GreenThread* g = current_green();
+        if ((g != nullptr || Hub::current().running() == Hub::current().main_fiber()) && sends_to_thread(g, sig)) {
+            const int e = send_to_thread(g, sig, SI_TKILL, sigval{});
+            if (e != 0) {
+                errno = e;
+                return -1;
+            }
+            return 0;
+        }
+    }
+    using Fn = int (*)(int);
+    return GROVE_LIBC("raise", Fn)(sig);
 }
 
 // pthread_sigqueue likewise, with its value; an ended green thread: ESRCH,
@@ -2555,6 +2820,9 @@ int pthread_kill(pthread_t th, int sig) noexcept {
 int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
+        if (to_main_from_green(th, sig)) {
+            return send_to_thread(nullptr, sig, SI_QUEUE, value);
+        }
         return REAL(pthread_sigqueue)(th, sig, value);
     }
     if (libc_internal_signal(sig)) {
@@ -2565,6 +2833,9 @@ int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
     }
     if (sig == 0) {
         return 0;
+    }
+    if (sends_to_thread(t, sig)) {
+        return send_to_thread(t, sig, SI_QUEUE, value);
     }
     return signal_green(t, sig, [&] { return REAL(pthread_sigqueue)(REAL(pthread_self)(), sig, value); });
 }

@@ -154,6 +154,9 @@ void fiber_entry(Transfer t) noexcept {
     hub.after_switch(t);
     FiberCore* self = hub.current_;
     TaskBase* task = self->task;
+    if (self->signals_sent) [[unlikely]] {
+        hub.run_sent(self);  // sent before its start
+    }
     if (self->kill_pending) {
         self->kill_pending = false;
         task->killed_ = true;
@@ -865,6 +868,9 @@ WakeReason Hub::park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
     self->signal_hook.unlink();
     self->waiter = nullptr;
     self->shielded = false;
+    if (self->signals_sent) [[unlikely]] {
+        run_sent(self, &w, interruptible);
+    }
     return w.why;
 }
 
@@ -877,7 +883,50 @@ void Hub::unpark(Waiter& w, WakeReason why) noexcept {
     if (w.timer_index != Waiter::kNoTimer) {
         timers_.remove(w);
     }
-    make_ready(w.fiber);
+    // Not when its fiber is already ready (poked), or is running a sent
+    // signal's handler, perhaps parked in another wait inside it: it sees
+    // w's reason once the handler returns (run_sent).
+    FiberCore* f = w.fiber;
+    if (f->waiter == &w && f->state == FiberState::parked) [[likely]] {
+        make_ready(f);
+    }
+}
+
+void Hub::poke(FiberCore* f) noexcept {
+    if (f->state != FiberState::parked || !f->started || f->waiter == nullptr) {
+        return;  // ready or running: it looks at its mark as it resumes
+    }
+    if (f->signal_hook.linked()) {
+        f->signal_hook.unlink();
+        unpark(*f->waiter, WakeReason::interrupted);
+    } else if (f->signals_sent) {
+        make_ready(f);  // its wait stays as it is
+    }
+}
+
+void Hub::run_sent(FiberCore* self, Waiter* w, bool interruptible) noexcept {
+    while (self->signals_sent && sent_hook_ != nullptr) {
+        sent_hook_(self);  // may park and be woken again meanwhile
+        if (w == nullptr || w->why != WakeReason::none) {
+            return;
+        }
+        if (interruptible && self->kill_pending) {
+            self->kill_pending = false;
+            unpark(*w, WakeReason::killed);
+            return;
+        }
+        // Only poked: the wait goes on, still linked and timed.
+        self->waiter = w;
+        self->shielded = !interruptible;
+        self->state = FiberState::parked;
+        if (self->signal_interruptible) {
+            self->signal_hook.link_before(signal_waiters_);
+        }
+        switch_to(next_to_run());
+        self->signal_hook.unlink();
+        self->waiter = nullptr;
+        self->shielded = false;
+    }
 }
 
 // ---- wake-ups from other threads ---------------------------------------------------

@@ -97,6 +97,7 @@ struct FiberCore {
     std::uint64_t signal_epoch = 0;     // Hub::signal_count when that call began
     ListHook signal_hook;           // in Hub::signal_waiters_ while so parked
     unsigned no_interrupt = 0;      // >0: every park is uninterruptible
+    bool signals_sent = false;      // has signals of its own to run (Hub::poke)
     std::size_t stack_size = 0;     // asked for at spawn (0: default)
     void* tls = nullptr;            // its own thread-local image (Hub::TlsImages); null: the thread's
     const char* name() const noexcept;
@@ -167,6 +168,7 @@ public:
     static Hub* current_if_any() noexcept { return tls_hub; }
 
     FiberCore* running() const noexcept { return current_; }
+    FiberCore* main_fiber() noexcept { return &main_fiber_; }
     bool in_hub_fiber() const noexcept { return current_ == &hub_fiber_; }
 
     // --- fibers
@@ -179,6 +181,9 @@ public:
     void yield_now() noexcept {
         make_ready(current_);
         switch_to(next_to_run());
+        if (current_->signals_sent) [[unlikely]] {
+            run_sent(current_);
+        }
     }
     // No preemption, but no starvation by calls that never wait either:
     // the shim counts the calls it makes that could have waited; a fiber
@@ -195,6 +200,9 @@ public:
     void take_turn() noexcept {
         make_ready(current_);
         switch_to(&hub_fiber_);
+        if (current_->signals_sent) [[unlikely]] {
+            run_sent(current_);
+        }
     }
     void kill(FiberCore* f) noexcept;
     std::size_t live_fibers() const noexcept { return live_; }
@@ -291,6 +299,23 @@ public:
     // kMaxAims fibers at once; beyond, a signal goes as a process-wide one.
     void aim_signal(FiberCore* f, int sig) noexcept;
     void unaim_signal(FiberCore* f, int sig) noexcept;
+    // Signals sent to one fiber (the shim's pthread_kill of a green thread)
+    // whose handlers must run in that fiber's own context: the sender marks
+    // f->signals_sent and pokes f; f calls `hook(f)` itself as it next
+    // resumes (from a park or a yield, or at its start), and the hook
+    // clears the mark and runs them.
+    using SentHook = void (*)(FiberCore* f) noexcept;
+    void set_sent_hook(SentHook hook) noexcept { sent_hook_ = hook; }
+    // Gets f to resume soon. A fiber parked in an interposed call (its
+    // signal window open) is interrupted, as a signal interrupts a thread
+    // blocked in the kernel. Any other wait of f, with f->signals_sent
+    // set, is only paused: f runs the hook, then waits on, as a thread in
+    // an uninterruptible wait runs a handler and waits on. A fiber that is
+    // ready or running needs nothing.
+    void poke(FiberCore* f) noexcept;
+    // The signals (bit s for signal s) whose handlers ran for the wait the
+    // next `interrupted` reason answers (see interrupt_signals).
+    void set_interrupt_signals(std::uint64_t signals) noexcept { interrupt_signals_ = signals; }
 
     // Thread-local images (the shim's green threads). A fiber whose `tls`
     // is set has its own copy of the program's thread-local variables; the
@@ -430,6 +455,10 @@ private:
     Aim aims_[kMaxAims]{};
     int n_aims_ = 0;
     void forget_aims(FiberCore* f) noexcept;
+    SentHook sent_hook_ = nullptr;
+    // Runs self's sent signals as it resumes; `w`, if given, is the wait
+    // it was parked in, which goes on if a poke alone ended it.
+    void run_sent(FiberCore* self, Waiter* w = nullptr, bool interruptible = false) noexcept;
 
     static constexpr unsigned kPollEvery = 64;
     static constexpr unsigned kTurnCalls = 64;

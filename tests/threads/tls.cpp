@@ -12,6 +12,7 @@
 #include <semaphore.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -98,7 +99,7 @@ void case_nested() {
 
 // ---- thread_local objects with constructors and destructors ------------------
 char events[kThreads][64];  // per thread: what happened, in order
-int constructed = 0;
+std::atomic<int> constructed{0};  // native threads construct at once
 
 struct Tracked {
     int owner = -1;
@@ -146,7 +147,7 @@ void case_objects() {
         // Joined: its destructors have run, the thread_local's first.
         std::printf("objects %d: %s\n", i, events[i]);
     }
-    std::printf("objects: constructed %d\n", constructed);
+    std::printf("objects: constructed %d\n", constructed.load());
     pthread_key_delete(key);
 }
 
@@ -349,7 +350,7 @@ void* short_lived(void* arg) {
 
 void case_many() {
     constexpr int kMany = 200;
-    const int before = constructed;
+    const int before = constructed.load();
     long sum = 0;
     for (int round = 0; round < kMany / 20; ++round) {
         pthread_t t[20];
@@ -363,7 +364,7 @@ void case_many() {
         }
     }
     // Each thread saw 7 + its own id: 10 rounds of sum(7..26).
-    std::printf("many: sum %ld constructed %d\n", sum, constructed - before);
+    std::printf("many: sum %ld constructed %d\n", sum, constructed.load() - before);
 }
 
 // exit() from a thread runs that thread's thread_local destructors, and
