@@ -154,13 +154,13 @@ void fiber_entry(Transfer t) noexcept {
     hub.after_switch(t);
     FiberCore* self = hub.current_;
     TaskBase* task = self->task;
-    if (self->signals_sent) [[unlikely]] {
-        hub.run_sent(self);  // sent before its start
-    }
     if (self->kill_pending) {
-        self->kill_pending = false;
+        self->kill_pending = false;  // killed before its start: ends unrun
         task->killed_ = true;
     } else {
+        if (self->signals_sent) [[unlikely]] {
+            hub.run_sent(self);  // sent before its start
+        }
         try {
             task->invoke();
             // A kill reported to C code as ECANCELED, never raised since:
@@ -354,19 +354,14 @@ void Hub::forget_tls(const void* image) noexcept {
 }
 
 // Takes a stack for a fiber about to run for the first time. A fiber killed
-// before its start never gets one: it is finished right here.
+// before its start starts too, and ends at once (fiber_entry): finished
+// here, on the switch path of whichever fiber parks, its task's
+// destructors would run inside that fiber's call (perhaps inside malloc).
 bool Hub::prepare(FiberCore* f) noexcept {
     if (f->started) {
         return true;
     }
     TaskBase* task = f->task;
-    if (f->kill_pending) {
-        task->killed_ = true;
-        stacks_.unexpect_one();
-        finish(f);
-        recycle(f);
-        return false;
-    }
     f->stack = stacks_.take(f->stack_size);
     if (f->stack.base == nullptr) {
         const int e = errno;
@@ -800,7 +795,7 @@ void Hub::kill(FiberCore* f) noexcept {
     }
     f->kill_pending = true;
     if (!f->started && f->state == FiberState::parked) {
-        // spawn_later: cancel the start timer; prepare() finishes it.
+        // spawn_later: cancel the start timer; it starts and ends at once (fiber_entry).
         unpark(*f->waiter, WakeReason::killed);
     }
 }

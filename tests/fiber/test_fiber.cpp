@@ -426,6 +426,36 @@ BOOST_AUTO_TEST_CASE(kill_before_start_means_the_fiber_never_runs) {
     BOOST_CHECK_EQUAL(runs, 0);
 }
 
+// Detached and killed before its start: its callable is destroyed by the
+// fiber itself as it ends, never inside the switch of whichever fiber
+// happens to park (which may be in the middle of anything, malloc
+// included), and still without running it.
+BOOST_AUTO_TEST_CASE(a_fiber_killed_before_start_is_destroyed_in_its_own_context) {
+    struct Witness {
+        grove::FiberId* destroyed_in;
+        bool armed = true;
+        explicit Witness(grove::FiberId* d) : destroyed_in(d) {}
+        Witness(Witness&& o) noexcept : destroyed_in(o.destroyed_in) { o.armed = false; }
+        ~Witness() {
+            if (armed) {
+                *destroyed_in = grove::this_fiber::id();
+            }
+        }
+    };
+    grove::FiberId destroyed_in = 0;
+    int runs = 0;
+    const grove::FiberId main_id = grove::this_fiber::id();
+    {
+        auto f = grove::spawn([w = Witness(&destroyed_in), &runs] { ++runs; });
+        f.kill();
+        f.detach();
+    }
+    grove::this_fiber::sleep_for(5ms);  // main parks: the killed fiber comes up next
+    BOOST_CHECK_EQUAL(runs, 0);
+    BOOST_CHECK(destroyed_in != 0);
+    BOOST_CHECK(destroyed_in != main_id);
+}
+
 BOOST_AUTO_TEST_CASE(kill_of_a_finished_fiber_keeps_its_result) {
     auto f = grove::spawn([] { return 8; });
     BOOST_CHECK(f.wait(5s));
