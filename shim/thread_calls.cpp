@@ -737,6 +737,15 @@ struct ThreadSignals {
     bool suspended = false;
 };
 ThreadSignals g_main_sigs;  // the main thread's
+pthread_t g_green_os_thread;  // the OS thread green threads run on, once one is made
+
+// A green thread's id in a call from another OS thread (one the shim
+// left an OS thread): glibc would take it for its own thread record.
+// Such a call acts on the OS thread the green threads run on, or fails.
+GreenThread* as_green(pthread_t t) noexcept;
+GreenThread* foreign_green(pthread_t th) noexcept {
+    return !green() && green_objects() ? as_green(th) : nullptr;
+}
 
 // What a green pthread_t points to. A real pthread_t points to glibc's
 // struct pthread, whose first word is a pointer: it never equals the magic.
@@ -911,6 +920,7 @@ void masks_start() noexcept {
     }
     Hub::current().set_signal_taker(&takes_signal);
     Hub::current().set_sent_hook(&run_sent);
+    g_green_os_thread = REAL(pthread_self)();
     sigset_t now;
     sys::pthread_sigmask(SIG_SETMASK, nullptr, &now);
     g_masks.main = low64(&now) & ~kUnblockable;
@@ -2538,6 +2548,9 @@ int join_os(pthread_t th, void** ret, Nanos deadline) {
 extern "C" {
 
 int pthread_join(pthread_t th, void** ret) {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     if (!green()) {
         return REAL(pthread_join)(th, ret);
     }
@@ -2549,6 +2562,9 @@ int pthread_join(pthread_t th, void** ret) {
 }
 
 int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_tryjoin_np)(th, ret);
@@ -2557,6 +2573,9 @@ int pthread_tryjoin_np(pthread_t th, void** ret) noexcept {
 }
 
 int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct timespec* abs) {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     if (!green()) {
         return REAL(pthread_clockjoin_np)(th, ret, clock, abs);
     }
@@ -2576,6 +2595,9 @@ int pthread_clockjoin_np(pthread_t th, void** ret, clockid_t clock, const struct
 }
 
 int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     if (!green()) {
         return REAL(pthread_timedjoin_np)(th, ret, abs);
     }
@@ -2583,6 +2605,9 @@ int pthread_timedjoin_np(pthread_t th, void** ret, const struct timespec* abs) {
 }
 
 int pthread_detach(pthread_t th) noexcept {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_detach)(th);
@@ -2669,7 +2694,7 @@ int pthread_equal(pthread_t a, pthread_t b) noexcept {
 }
 
 int pthread_setname_np(pthread_t th, const char* name) noexcept {
-    GreenThread* t = green() ? as_green(th) : nullptr;
+    GreenThread* t = green_objects() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_setname_np)(th, name);
     }
@@ -2682,7 +2707,7 @@ int pthread_setname_np(pthread_t th, const char* name) noexcept {
 }
 
 int pthread_getname_np(pthread_t th, char* buf, size_t len) noexcept {
-    GreenThread* t = green() ? as_green(th) : nullptr;
+    GreenThread* t = green_objects() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_getname_np)(th, buf, len);
     }
@@ -2697,11 +2722,11 @@ int pthread_getname_np(pthread_t th, char* buf, size_t len) noexcept {
 // A green thread's attributes: the real main thread's, with the fiber's own
 // stack and detach state.
 int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
-    GreenThread* t = green() ? as_green(th) : nullptr;
+    GreenThread* t = green_objects() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_getattr_np)(th, attr);
     }
-    const int e = REAL(pthread_getattr_np)(REAL(pthread_self)(), attr);
+    const int e = REAL(pthread_getattr_np)(g_green_os_thread, attr);
     if (e != 0) {
         return e;
     }
@@ -2719,8 +2744,8 @@ int pthread_getattr_np(pthread_t th, pthread_attr_t* attr) noexcept {
 // Calls about the OS thread: a green thread's id stands for the main thread.
 #define GROVE_MAIN_THREAD_CALL(name, params, ...)                 \
     int name params noexcept {                                    \
-        if (green() && as_green(th) != nullptr) {                 \
-            th = REAL(pthread_self)();                             \
+        if (green_objects() && as_green(th) != nullptr) {         \
+            th = g_green_os_thread;                                \
         }                                                         \
         return REAL(name)(th, ##__VA_ARGS__);                      \
     }
@@ -2777,6 +2802,9 @@ extern "C" {
 // pthread_kill on a green thread: signal 0 probes it; an ended one (not
 // joined yet) gets nothing and says 0, whatever the number, as glibc's.
 int pthread_kill(pthread_t th, int sig) noexcept {
+    if (GreenThread* f = foreign_green(th)) {
+        return f->finished_ ? 0 : REAL(pthread_kill)(g_green_os_thread, sig);  // its handler runs there, in whatever runs
+    }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         if (to_main_from_green(th, sig)) {
@@ -2818,6 +2846,9 @@ int raise(int sig) noexcept {
 // pthread_sigqueue likewise, with its value; an ended green thread: ESRCH,
 // as glibc's.
 int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
+    if (GreenThread* f = foreign_green(th)) {
+        return f->finished_ ? ESRCH : REAL(pthread_sigqueue)(g_green_os_thread, sig, value);
+    }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         if (to_main_from_green(th, sig)) {
@@ -2843,6 +2874,9 @@ int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
 // ---- cancellation ---------------------------------------------------------------------
 
 int pthread_cancel(pthread_t th) {
+    if (foreign_green(th) != nullptr) {
+        return ESRCH;  // no wait across OS threads for a green thread's end
+    }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
         return REAL(pthread_cancel)(th);

@@ -11,7 +11,8 @@
  * thread's wait, and one on an OS thread posts the semaphore that thread
  * is using; a green thread joins an OS thread that needs another green
  * thread before it can end; values kept under keys on an OS thread get
- * their destructors when it ends. Natively every thread is an OS thread,
+ * their destructors when it ends; an OS thread asks about a green thread
+ * by its id and signals it. Natively every thread is an OS thread,
  * and the transcript must be the same. */
 #include "threads_test.h"
 
@@ -771,6 +772,55 @@ static void tsd_on_os_threads(void) {
     printf("tsd: the main thread's value stays its own: %s\n", pthread_getspecific(os_key) == NULL ? "yes" : "NO");
 }
 
+/* An OS thread handed a (green) thread's id asks about it and signals it:
+ * under green threads the id is no glibc thread record, and must not be
+ * read as one. The target waits for SIGUSR2 with sigwait (blocked in every
+ * thread, so the OS thread's send cannot run a handler anywhere). */
+struct named {
+    pthread_t target;
+    int kill0;
+    int killed;
+    int name_err;
+    char name[16];
+};
+
+static void* ask_about(void* arg) {
+    struct named* n = arg;
+    n->kill0 = pthread_kill(n->target, 0);
+    n->name_err = pthread_getname_np(n->target, n->name, sizeof n->name);
+    n->killed = pthread_kill(n->target, SIGUSR2);
+    return NULL;
+}
+
+static void* await_usr2(void* arg) {
+    (void)arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    int sig = 0;
+    const int r = sigwait(&set, &sig);
+    return (void*)(long)(r == 0 ? sig : -r);
+}
+
+static void ids_across_kinds(void) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    CHECK(pthread_sigmask(SIG_BLOCK, &set, &old) == 0);
+    struct named n;
+    memset(&n, 0, sizeof n);
+    CHECK(pthread_create(&n.target, NULL, await_usr2, NULL) == 0);
+    CHECK(pthread_setname_np(n.target, "asked-about") == 0);
+    pthread_t os;
+    os_thread(&os, ask_about, &n);
+    os_join(os);
+    void* got;
+    CHECK(pthread_join(n.target, &got) == 0);
+    CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0);
+    printf("ids across kinds: kill 0 says %s, name %s (%s), SIGUSR2 says %s and is taken by its sigwait: %s\n",
+           tt_err(n.kill0), n.name, tt_err(n.name_err), tt_err(n.killed), (long)got == SIGUSR2 ? "yes" : "no");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
@@ -793,6 +843,7 @@ int main(void) {
     os_thread_handler();
     joins_of_os_threads();
     tsd_on_os_threads();
+    ids_across_kinds();
 
     /* The runner wants to see an OS thread kept: one waits while the
      * count is taken. */
