@@ -3,7 +3,10 @@
  * pipe that another thread fills later, a NOP that another thread submits
  * to wake the waiter, a completion already there, a peek at an empty
  * ring, and a cancel of a waiting thread (liburing's wait is no
- * cancellation point: the thread waits on, then returns). Under green threads the wait must let the other threads run (they
+ * cancellation point: the thread waits on, then returns); then liburing's
+ * other waits: submit-and-wait, timed waits that time out or get their
+ * completion, a wait for two, and a timed submit-and-wait that gets none.
+ * Under green threads the wait must let the other threads run (they
  * tick meanwhile); natively every thread is an OS thread, and the
  * transcript must be the same. */
 #include "threads_test.h"
@@ -67,6 +70,13 @@ static void* wait_once(void* arg) {
     return (void*)1L;
 }
 
+static void* fill_later(void* arg) {
+    (void)arg;
+    usleep(50000);
+    CHECK(write(pipe_fds[1], "filled", 6) == 6);
+    return NULL;
+}
+
 static void submit_nop(long tag) {
     pthread_mutex_lock(&submit_lock);
     struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
@@ -74,6 +84,82 @@ static void submit_nop(long tag) {
     io_uring_sqe_set_data(sqe, (void*)tag);
     CHECK(io_uring_submit(&ring) == 1);
     pthread_mutex_unlock(&submit_lock);
+}
+
+/* Submits NOPs tagged 10, 11... after `delay_ms` each, from another thread. */
+struct later {
+    int count;
+    int delay_ms;
+};
+
+static void* submit_later(void* arg) {
+    const struct later* l = arg;
+    for (int i = 0; i < l->count; ++i) {
+        usleep(l->delay_ms * 1000);
+        submit_nop(10 + i);
+    }
+    return NULL;
+}
+
+static void reap_all(void) {
+    struct io_uring_cqe* cqe;
+    while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+        io_uring_cqe_seen(&ring, cqe);
+    }
+}
+
+/* liburing's other waits: submit-and-wait, timed waits, a wait for two. */
+static void other_waits(void) {
+    /* Submit a read of the empty pipe and wait for it: this thread fills
+     * the pipe from a helper 50 ms later, and the ticker runs meanwhile. */
+    struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_read(sqe, pipe_fds[0], buf, sizeof buf, 0);
+    io_uring_sqe_set_data(sqe, (void*)5L);
+    pthread_t filler;
+    CHECK(pthread_create(&filler, NULL, fill_later, NULL) == 0);
+    int before = ticks;
+    int r = io_uring_submit_and_wait(&ring, 1);
+    struct io_uring_cqe* cqe = NULL;
+    const int got = io_uring_peek_cqe(&ring, &cqe) == 0 ? cqe->res : -1;
+    printf("submit_and_wait: %d, read %d bytes, others ran meanwhile: %s\n", r, got, ticks > before ? "yes" : "NO");
+    reap_all();
+    CHECK(pthread_join(filler, NULL) == 0);
+
+    /* A timed wait that times out, then one a NOP from another thread ends. */
+    struct __kernel_timespec short_wait = {0, 30 * 1000000LL};
+    before = ticks;
+    r = io_uring_wait_cqe_timeout(&ring, &cqe, &short_wait);
+    printf("wait_cqe_timeout with nothing: %s, others ran meanwhile: %s\n", tt_err(-r), ticks > before ? "yes" : "NO");
+    struct later one = {1, 20};
+    pthread_t later;
+    CHECK(pthread_create(&later, NULL, submit_later, &one) == 0);
+    struct __kernel_timespec long_wait = {5, 0};
+    r = io_uring_wait_cqe_timeout(&ring, &cqe, &long_wait);
+    printf("wait_cqe_timeout with a NOP coming: %s, tag %ld\n", tt_err(r < 0 ? -r : 0),
+           r == 0 && cqe != NULL ? (long)io_uring_cqe_get_data(cqe) : -1L);
+    reap_all();
+    CHECK(pthread_join(later, NULL) == 0);
+
+    /* A wait for two completions that come 20 ms apart. */
+    struct later two = {2, 20};
+    CHECK(pthread_create(&later, NULL, submit_later, &two) == 0);
+    r = io_uring_wait_cqe_nr(&ring, &cqe, 2);
+    printf("wait_cqe_nr 2: %s, ready %u\n", tt_err(-r), io_uring_cq_ready(&ring));
+    reap_all();
+    CHECK(pthread_join(later, NULL) == 0);
+
+    /* Submit a read of the empty pipe with a 30 ms wait: liburing answers
+     * the count it submitted, with no completion. */
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_read(sqe, pipe_fds[0], buf, sizeof buf, 0);
+    io_uring_sqe_set_data(sqe, (void*)6L);
+    cqe = (struct io_uring_cqe*)&cqe;
+    r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &short_wait, NULL);
+    printf("submit_and_wait_timeout, nothing comes: %d, completion %s\n", r, cqe == NULL ? "none" : "some");
+    CHECK(write(pipe_fds[1], "late", 4) == 4);
+    r = io_uring_wait_cqe(&ring, &cqe);
+    printf("then the read: %s, res %d\n", tt_err(-r), r == 0 ? cqe->res : -1);
+    reap_all();
 }
 
 int main(void) {
@@ -136,6 +222,7 @@ int main(void) {
     CHECK(pthread_join(wait, &ret) == 0);
     printf("cancelled waiter: still waiting until the completion: %s, got tag %ld, ended %s\n",
            done_before_nop ? "NO" : "yes", once_tag, ret == PTHREAD_CANCELED ? "cancelled" : "normally");
+    other_waits();
     stop_ticking = 1;
     CHECK(pthread_join(tick, NULL) == 0);
     io_uring_queue_exit(&ring);
