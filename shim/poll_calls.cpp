@@ -17,6 +17,8 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 
+#include <cstring>
+
 #include "shim.hpp"
 
 using namespace grove;
@@ -145,15 +147,29 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
     return -1;
 }
 
+// The call's mask, while it lasts. Signals sent to this green thread that
+// it lets in run before the call would wait (sent_ran: it then fails with
+// EINTR, as the kernel's with a signal pending), and interrupt its wait.
 struct MaskScope {
     sigset_t old;
     bool on = false;
+    SuspendSaved saved{};
     explicit MaskScope(const sigset_t* mask) noexcept {
         if (mask != nullptr) {
             on = sys::pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
         }
     }
+    // Before the first wait; true if a sent signal's handler ran.
+    bool sent_ran(const sigset_t* mask) noexcept {
+        if (!on || saved.active) {
+            return false;
+        }
+        std::uint64_t bits;
+        std::memcpy(&bits, mask, sizeof bits);
+        return suspend_begin(bits, saved);
+    }
     ~MaskScope() {
+        suspend_end(saved);
         if (on) {
             sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
@@ -179,6 +195,10 @@ int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mas
         const int r = sys::poll(fds, n, 0);
         if (r != 0 || passed(deadline)) {
             return answer(r, saved);
+        }
+        if (scope.sent_ran(mask)) {
+            errno = EINTR;
+            return -1;
         }
         if (wait_any(fds, n, deadline) != 0) {
             if (errno == ETIMEDOUT) {
@@ -234,6 +254,10 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
         if (e != nullptr) {
             *e = e0;
         }
+        if (scope.sent_ran(mask)) {
+            errno = EINTR;
+            return -1;
+        }
         const nfds_t n = to_pollfds(nfds, r, w, e, fds);
         if (wait_any(fds, n, deadline) != 0) {
             if (errno == ETIMEDOUT) {
@@ -253,6 +277,10 @@ int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, con
         const int r = sys::epoll_wait(ep, events, max, 0);
         if (r != 0 || passed(deadline)) {
             return answer(r, saved);
+        }
+        if (scope.sent_ran(mask)) {
+            errno = EINTR;
+            return -1;
         }
         if (detail::io_wait(ep, POLLIN, deadline) != 0) {
             if (errno == ETIMEDOUT && passed(deadline)) {

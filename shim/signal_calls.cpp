@@ -165,6 +165,8 @@ void send_deferred() noexcept {
 // none). Its handler, when it runs, is the running fiber's own code, at a
 // point where it may wait: no hub bookkeeping, no handler depth.
 constinit int sent_raising = 0;
+// The OS thread's mask before the raise, which the handler runs under.
+sigset_t sent_outer_mask;
 
 // The program's handler of sig, if any; `bracketed` between
 // handler_begin() and handler_end().
@@ -198,6 +200,15 @@ void trampoline(int sig, siginfo_t* info, void* ctx) {
     if (sent_raising == sig && info != nullptr && (info->si_code == SI_TKILL || info->si_code == SI_QUEUE) &&
         info->si_pid == ::getpid() && is_main_thread()) [[unlikely]] {
         sent_raising = 0;
+        // The kernel blocked the handler's set in the OS thread, which all
+        // green threads share: while it runs (and waits), the others keep
+        // the mask they had; its own thread's blocking is the shim's.
+        sys::pthread_sigmask(SIG_SETMASK, &sent_outer_mask, nullptr);
+        if (ctx != nullptr) {
+            // The kernel's frame holds 64 bits of mask (glibc's sigset_t is
+            // larger; the frame's siginfo follows them).
+            std::memcpy(&static_cast<ucontext_t*>(ctx)->uc_sigmask, &sent_outer_mask, sizeof(std::uint64_t));
+        }
         run_handler(sig, info, ctx, false);
         return;
     }
@@ -455,7 +466,13 @@ bool signal_caught(int sig) noexcept {
     return sig > 0 && sig < 64 && has(wrapped, sig);
 }
 
-bool raise_sent(int sig, int code, union sigval value) noexcept {
+bool raise_sent(int sig, int code, union sigval value, std::uint64_t own) noexcept {
+    sigset_t own_set;
+    sigemptyset(&own_set);
+    std::memcpy(&own_set, &own, sizeof own);
+    sigset_t outer;  // a nested raise in the handler changes the static
+    const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &own_set, &outer) == 0;
+    sent_outer_mask = swapped ? outer : own_set;
     siginfo_t info;
     std::memset(&info, 0, sizeof info);
     info.si_signo = sig;
@@ -475,6 +492,9 @@ bool raise_sent(int sig, int code, union sigval value) noexcept {
     std::atomic_signal_fence(std::memory_order_seq_cst);
     const bool ran = r == 0 && sent_raising == 0;
     sent_raising = 0;
+    if (swapped) {
+        sys::pthread_sigmask(SIG_SETMASK, &outer, nullptr);
+    }
     return ran;
 }
 
@@ -624,10 +644,11 @@ int sigsuspend(const sigset_t* mask) {
         sigset_t old;
         const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
         // A signal sent to this green thread that *mask unblocks runs at once.
-        if (!suspend_begin(bits)) {
+        SuspendSaved saved;
+        if (!suspend_begin(bits, saved)) {
             park_until_handler(hub);
         }
-        suspend_end();
+        suspend_end(saved);
         if (swapped) {
             sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
@@ -647,8 +668,16 @@ int sigtimedwait(const sigset_t* __restrict set, siginfo_t* __restrict info, con
         struct timespec t;
         // A bad pointer, a malformed or a zero timeout: the real call
         // answers at once.
-        if (!copy_from_user(&t, ts, sizeof t) || t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1'000'000'000 ||
-            (t.tv_sec == 0 && t.tv_nsec == 0)) {
+        if (!copy_from_user(&t, ts, sizeof t) || t.tv_sec < 0 || t.tv_nsec < 0 || t.tv_nsec >= 1'000'000'000) {
+            return sys::sigtimedwait(set, info, ts);
+        }
+        if (t.tv_sec == 0 && t.tv_nsec == 0) {
+            // A look: one sent to this thread first.
+            std::uint64_t bits;
+            siginfo_t mine;
+            if (copy_from_user(&bits, set, sizeof bits) && take_sent(bits, &mine)) {
+                return deliver_info(mine, info);
+            }
             return sys::sigtimedwait(set, info, ts);
         }
         if (t.tv_sec < 1'000'000'000) {

@@ -18,7 +18,10 @@ bool restart_after(std::uint64_t signals) noexcept;
 // SI_QUEUE); true if its handler ran there and then. Such a handler runs
 // as ordinary code of the fiber (it may wait), and no other fiber's wait
 // sees it (signal_calls.cpp).
-bool raise_sent(int sig, int code, union sigval value) noexcept;
+// `own`: the thread's own blocked set (bit n - 1 for signal n), which the
+// OS thread takes for the raise; the handler runs under the OS thread's
+// mask as it was, for the other threads' sake.
+bool raise_sent(int sig, int code, union sigval value, std::uint64_t own) noexcept;
 // Whether the program installed a handler of its own for sig.
 bool signal_caught(int sig) noexcept;
 // The sigwait family on a green thread: its sent signals in `set` (bit
@@ -32,9 +35,16 @@ std::uint64_t sent_pending() noexcept;
 // What the program's handler of sig blocks while it runs (bit n - 1 for
 // signal n): its sa_mask, and sig itself unless SA_NODEFER.
 std::uint64_t handler_mask(int sig) noexcept;
-// sigsuspend on a green thread: `mask` stands for its mask until
-// suspend_end(). true if signals sent to it ran at once (the call ends).
-bool suspend_begin(std::uint64_t mask) noexcept;
-void suspend_end() noexcept;
+// sigsuspend (and ppoll, pselect, epoll_pwait) on a green thread: `mask`
+// stands for its whole mask until suspend_end(saved). true if signals sent
+// to it ran at once (the call ends with EINTR).
+struct SuspendSaved {
+    std::uint64_t mask;
+    std::uint64_t in_handlers;
+    bool suspended;
+    bool active;
+};
+bool suspend_begin(std::uint64_t mask, SuspendSaved& saved) noexcept;
+void suspend_end(const SuspendSaved& saved) noexcept;
 
 }  // namespace grove::shim

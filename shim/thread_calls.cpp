@@ -690,16 +690,18 @@ void masks_leave(GreenThread* g) noexcept;
 
 // Signals sent to one green thread, not run yet: the thread's own pending
 // signals. A standard signal is held once (a second merges with it); a
-// real-time one is queued each time, up to kMax in all.
+// real-time one is queued each time, up to kMax in all. The array grows
+// in the sender's call (never in a handler that interrupted the hub).
 struct SentQueue {
     struct Item {
         int sig;
         int code;  // SI_TKILL (pthread_kill) or SI_QUEUE (pthread_sigqueue)
         union sigval value;
     };
-    static constexpr int kMax = 16;
-    Item items[kMax];
+    static constexpr int kMax = 1 << 15;
+    Item* items = nullptr;
     int n = 0;
+    int cap = 0;
 
     std::uint64_t bits() const noexcept {  // bit sig - 1
         std::uint64_t b = 0;
@@ -726,14 +728,37 @@ struct SentQueue {
         --n;
         return it;
     }
+    // false when full, or out of memory (the sender says EAGAIN).
+    bool push(const Item& it) noexcept {
+        if (n == cap) {
+            const int more = cap == 0 ? 4 : cap * 2;
+            if (n >= kMax) {
+                return false;
+            }
+            auto* grown = static_cast<Item*>(std::realloc(items, sizeof(Item) * static_cast<std::size_t>(more)));
+            if (grown == nullptr) {
+                return false;
+            }
+            items = grown;
+            cap = more;
+        }
+        items[n++] = it;
+        return true;
+    }
+    void clear() noexcept { n = 0; }
+    void release() noexcept {
+        std::free(items);
+        items = nullptr;
+        n = cap = 0;
+    }
 };
 
-// A thread's signals sent to it, and what blocks them besides its mask.
+// A thread's signals sent to it, and what holds them back besides its mask.
 struct ThreadSignals {
     SentQueue sent;                 // not run yet
-    std::uint64_t sigwait_set = 0;  // in the sigwait family for these
+    std::uint64_t sigwait_set = 0;  // in the sigwait family for these: kept for it
     std::uint64_t in_handlers = 0;  // blocked while its sent handlers run (their sa_mask and number)
-    std::uint64_t suspend_mask = 0; // in sigsuspend: its mask instead
+    std::uint64_t suspend_mask = 0; // in sigsuspend (or a ppoll's...): its mask instead
     bool suspended = false;
 };
 ThreadSignals g_main_sigs;  // the main thread's
@@ -777,6 +802,7 @@ public:
     ~GreenThread() override {
         rec_.magic = 0;
         free_green_tls(tls_);  // never started
+        sigs_.sent.release();  // signals it never ran go with it
     }
     void run_tls_destructors() {
         while (!tls_dtors_.empty()) {
@@ -901,6 +927,18 @@ void apply_masks() noexcept {
     }
 }
 
+// Thread g's mask (null: the main thread's) becomes `want`.
+std::uint64_t& mask_of(GreenThread* g) noexcept;
+void set_mask_of(GreenThread* g, std::uint64_t want) noexcept {
+    std::uint64_t& mine = mask_of(g);
+    if (want != mine) {
+        tally(mine, -1);
+        tally(want, 1);
+        mine = want;
+        apply_masks();
+    }
+}
+
 // Whether the green context of f leaves one of `signals` (bit s for signal
 // s) unblocked: the kernel would hand the signal to such a thread.
 bool takes_signal(const FiberCore* f, std::uint64_t signals) noexcept {
@@ -980,10 +1018,7 @@ int green_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
     }
     if (want != mine) {
         const bool unblocks = (mine & ~want) != 0;
-        tally(mine, -1);
-        tally(want, 1);
-        mine = want;
-        apply_masks();
+        set_mask_of(current_green(), want);
         if (unblocks) {
             run_unblocked_sent();
         }
@@ -1015,7 +1050,7 @@ ThreadSignals& sigs_of(GreenThread* g) noexcept {
 // What blocks a signal sent to thread g (null: the main thread) now.
 std::uint64_t blocking(GreenThread* g) noexcept {
     const ThreadSignals& s = sigs_of(g);
-    return s.suspended ? s.suspend_mask : mask_of(g) | s.in_handlers;
+    return (s.suspended ? s.suspend_mask : mask_of(g)) | s.in_handlers | s.sigwait_set;
 }
 
 // The fiber of the thread g is (the main fiber for null).
@@ -1031,24 +1066,31 @@ bool run_sent_of(GreenThread* g) noexcept {
     ThreadSignals& s = sigs_of(g);
     fiber_of(g)->signals_sent = false;
     std::uint64_t raised = 0;  // bit n for signal n
+    // In a sigsuspend the kernel delivers at once every signal the call's
+    // mask lets in, each handler's mask adding to it; when they return, the
+    // thread's own mask is back, and one that came meanwhile waits for it.
+    std::uint64_t batch = 0;
     for (;;) {
-        const std::uint64_t blocked = blocking(g);
+        const std::uint64_t blocked = blocking(g) | (s.suspended ? batch : 0);
         const int i = s.sent.first_in(~blocked);
         if (i < 0) {
             break;
         }
         const SentQueue::Item it = s.sent.take(i);
         raised |= std::uint64_t{1} << it.sig;
+        batch |= handler_mask(it.sig);
         const std::uint64_t outer = s.in_handlers;
+        const std::uint64_t mask_before = mask_of(g);
+        const std::uint64_t applied_before = g_masks.applied;
         s.in_handlers |= handler_mask(it.sig);
-        sigset_t old;
-        const sigset_t own = as_set(blocked & ~kUnblockable);
-        const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &own, &old) == 0;
-        raise_sent(it.sig, it.code, it.value);
-        if (swapped) {
-            sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        }
+        raise_sent(it.sig, it.code, it.value, blocked & ~kUnblockable);
         s.in_handlers = outer;
+        if (mask_of(g) != mask_before) {
+            set_mask_of(g, mask_before);  // as the kernel's return from a handler puts the mask back
+        } else if (!s.suspended && g_masks.applied != applied_before) {
+            // A handler that waited: other threads changed their masks meanwhile.
+            set_os_mask(g_masks.applied);
+        }
     }
     if (raised != 0) {
         fiber_of(g)->hub->set_interrupt_signals(raised);
@@ -1076,10 +1118,9 @@ int send_to_thread(GreenThread* g, int sig, int code, union sigval value) noexce
     if (sig < SIGRTMIN && (q.bits() & bit) != 0) {
         return 0;  // merges with the one already pending, as the kernel's
     }
-    if (q.n == SentQueue::kMax) {
+    if (!q.push(SentQueue::Item{sig, code, value})) {
         return EAGAIN;
     }
-    q.items[q.n++] = SentQueue::Item{sig, code, value};
     FiberCore* f = fiber_of(g);
     if ((blocking(g) & bit) == 0) {
         f->signals_sent = true;
@@ -1109,6 +1150,9 @@ bool sends_to_thread(GreenThread* g, int sig) noexcept {
 // The running thread's signals (g: current_green()) after a change of what
 // blocks them: those now unblocked run; true if any did.
 bool run_unblocked_sent() noexcept {
+    if (g_handler_depth != 0) {
+        return false;  // in a handler that may have interrupted a queue's change
+    }
     GreenThread* g = current_green();
     const ThreadSignals& s = sigs_of(g);
     if (s.sent.n == 0 || s.sent.first_in(~blocking(g)) < 0) {
@@ -1151,19 +1195,28 @@ std::uint64_t grove::shim::sent_pending() noexcept {
     return green() && g_masks.on ? sigs_of(current_green()).sent.bits() : 0;
 }
 
-bool grove::shim::suspend_begin(std::uint64_t mask) noexcept {
+bool grove::shim::suspend_begin(std::uint64_t mask, SuspendSaved& saved) noexcept {
+    saved.active = false;
     if (!green() || !g_masks.on) {
         return false;
     }
     ThreadSignals& s = sigs_of(current_green());
+    saved = SuspendSaved{s.suspend_mask, s.in_handlers, s.suspended, true};
+    // The call's mask replaces the thread's whole mask, a running
+    // handler's additions included, as the kernel's.
     s.suspend_mask = mask & ~kUnblockable;
+    s.in_handlers = 0;
     s.suspended = true;
     return run_unblocked_sent();
 }
 
-void grove::shim::suspend_end() noexcept {
-    if (green() && g_masks.on) {
-        sigs_of(current_green()).suspended = false;
+void grove::shim::suspend_end(const SuspendSaved& saved) noexcept {
+    if (saved.active) {
+        ThreadSignals& s = sigs_of(current_green());
+        s.suspend_mask = saved.mask;
+        s.in_handlers = saved.in_handlers;
+        s.suspended = saved.suspended;
+        run_unblocked_sent();  // the next one its own mask lets in, as the kernel's next delivery
     }
 }
 
@@ -1195,7 +1248,10 @@ void grove::shim::masks_fork_child() noexcept {
     }
     // A child starts with no pending signal.
     GreenThread* g = current_green();
-    sigs_of(g) = ThreadSignals{};
+    ThreadSignals& s = sigs_of(g);
+    s.sent.clear();
+    s.sigwait_set = s.in_handlers = s.suspend_mask = 0;
+    s.suspended = false;
     if (g != nullptr) {
         g->core_->signals_sent = false;
     }
@@ -2767,12 +2823,17 @@ bool libc_internal_signal(int sig) noexcept {
     return sig == SIGRTMIN - 2 || sig == SIGRTMIN - 1;
 }
 
-// A green thread signals the main thread (th, not green) with a signal
-// the main thread queues (sends_to_thread): its handler is the main
-// thread's to run, in its own context.
-bool to_main_from_green(pthread_t th, int sig) noexcept {
-    return green() && current_green() != nullptr && !libc_internal_signal(sig) &&
-           th == REAL(pthread_self)() && sends_to_thread(nullptr, sig);
+// A green thread, or the main thread itself, signals the main thread (th,
+// not green) with a signal the main thread queues (sends_to_thread): its
+// handler is the main thread's to run, in its own context. (A plain fiber
+// is part of the main thread: its signal runs where it is.)
+bool to_main_thread(pthread_t th, int sig) noexcept {
+    if (!green() || libc_internal_signal(sig) || th != REAL(pthread_self)()) {
+        return false;
+    }
+    Hub* hub = Hub::current_if_any();
+    return hub != nullptr && (current_green() != nullptr || hub->running() == hub->main_fiber()) &&
+           sends_to_thread(nullptr, sig);
 }
 
 // Signal `sig` (not 0) for green thread t, still running, sent by
@@ -2807,7 +2868,7 @@ int pthread_kill(pthread_t th, int sig) noexcept {
     }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        if (to_main_from_green(th, sig)) {
+        if (to_main_thread(th, sig)) {
             return send_to_thread(nullptr, sig, SI_TKILL, sigval{});
         }
         return REAL(pthread_kill)(th, sig);
@@ -2851,7 +2912,7 @@ int pthread_sigqueue(pthread_t th, int sig, const union sigval value) noexcept {
     }
     GreenThread* t = green() ? as_green(th) : nullptr;
     if (t == nullptr) {
-        if (to_main_from_green(th, sig)) {
+        if (to_main_thread(th, sig)) {
             return send_to_thread(nullptr, sig, SI_QUEUE, value);
         }
         return REAL(pthread_sigqueue)(th, sig, value);

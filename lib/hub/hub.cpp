@@ -729,6 +729,7 @@ FiberCore* Hub::new_fiber(TaskBase* t, const SpawnOptions& opts) noexcept {
     f->stack_size = opts.stack_size;
     f->started = false;
     f->kill_pending = false;
+    f->signals_sent = false;
     f->kill_deferred = false;
     f->timeout_deferred = nullptr;
     f->shielded = false;
