@@ -152,11 +152,14 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
 // EINTR, as the kernel's with a signal pending), and interrupt its wait.
 struct MaskScope {
     sigset_t old;
+    std::uint64_t own_old = 0;
     bool on = false;
+    bool own = false;  // the thread's mask in the shim's reckoning (green threads)
     SuspendSaved saved{};
     explicit MaskScope(const sigset_t* mask) noexcept {
         if (mask != nullptr) {
-            on = sys::pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
+            own = own_mask_begin(mask, own_old);
+            on = own || sys::pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
         }
     }
     // Before the first wait; true if a sent signal's handler ran.
@@ -169,10 +172,13 @@ struct MaskScope {
         return suspend_begin(bits, saved);
     }
     ~MaskScope() {
-        suspend_end(saved);
-        if (on) {
+        // The thread's own mask back first: what it lets in then runs.
+        if (own) {
+            own_mask_end(own_old);
+        } else if (on) {
             sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
+        suspend_end(saved);
     }
 };
 

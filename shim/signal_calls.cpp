@@ -624,9 +624,10 @@ int pause(void) {
     return -1;
 }
 
-// The thread's mask is *mask while the fiber waits: every fiber of the OS
-// thread runs under it meanwhile (they share the thread's mask), and two
-// fibers in sigsuspend at once restore each other's masks out of order.
+// The thread's mask is *mask while the fiber waits: with green threads, as
+// that thread's own mask in the reckoning of what the OS thread blocks;
+// otherwise as the OS thread's, which every fiber then runs under (two
+// fibers in sigsuspend at once restore each other's masks out of order).
 int sigsuspend(const sigset_t* mask) {
     GROVE_CANCELLATION_POINT(-1);
     Hub* hub = hub_for_call();
@@ -642,16 +643,21 @@ int sigsuspend(const sigset_t* mask) {
         // its handler at once, and that must end this call.
         SignalWindow window(hub);
         sigset_t old;
-        const bool swapped = sys::pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
+        std::uint64_t own_old = 0;
+        const bool own = own_mask_begin(&set, own_old);
+        const bool swapped = !own && sys::pthread_sigmask(SIG_SETMASK, &set, &old) == 0;
         // A signal sent to this green thread that *mask unblocks runs at once.
         SuspendSaved saved;
         if (!suspend_begin(bits, saved)) {
             park_until_handler(hub);
         }
-        suspend_end(saved);
-        if (swapped) {
+        // The thread's own mask back first: what it lets in then runs.
+        if (own) {
+            own_mask_end(own_old);
+        } else if (swapped) {
             sys::pthread_sigmask(SIG_SETMASK, &old, nullptr);
         }
+        suspend_end(saved);
     }
     errno = EINTR;
     return -1;

@@ -35,6 +35,14 @@ std::uint64_t sent_pending() noexcept;
 // What the program's handler of sig blocks while it runs (bit n - 1 for
 // signal n): its sa_mask, and sig itself unless SA_NODEFER.
 std::uint64_t handler_mask(int sig) noexcept;
+// A call that waits with a mask of its own (sigsuspend, ppoll, pselect,
+// epoll_pwait) on the green threads' thread: *set is the running thread's
+// mask until own_mask_end(saved), in the reckoning of what the OS thread
+// blocks (so another thread's pthread_sigmask meanwhile keeps it). false:
+// not there (no green thread yet, or a bad pointer): the caller sets the
+// OS thread's mask itself.
+bool own_mask_begin(const sigset_t* set, std::uint64_t& saved) noexcept;
+void own_mask_end(std::uint64_t saved) noexcept;
 // sigsuspend (and ppoll, pselect, epoll_pwait) on a green thread: `mask`
 // stands for its whole mask until suspend_end(saved). true if signals sent
 // to it ran at once (the call ends with EINTR).

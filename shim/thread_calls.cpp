@@ -23,12 +23,13 @@
 // across OS threads" below).
 //
 // Process-shared objects (PTHREAD_PROCESS_SHARED, named semaphores) stay
-// libc's: the object carries libc's own marker and every call on it passes
-// through (and blocks the OS thread, as it must when another process holds
-// it). Semaphores are the exception: their waits park the green thread and
-// look again with libc's sem_trywait (see "process-shared and named
-// semaphores" below), since a process's own threads often post them
-// (Python's multiprocessing does).
+// libc's: the object carries libc's own marker and every call on it goes
+// to libc. A green thread's wait on a semaphore, mutex or condition
+// variable of that kind parks it and looks again with libc's try (see
+// "process-shared and named semaphores" and "process-shared mutexes and
+// condition variables" below), since a process's own threads often post
+// them (Python's multiprocessing, fio's job semaphores); a barrier's
+// blocks the OS thread.
 //
 // Cancellation is deferred. It is acted on at this file's cancellation
 // points (pthread_join, pthread_cond_*wait, sem_*wait, pthread_testcancel)
@@ -1195,6 +1196,24 @@ std::uint64_t grove::shim::sent_pending() noexcept {
     return green() && g_masks.on ? sigs_of(current_green()).sent.bits() : 0;
 }
 
+bool grove::shim::own_mask_begin(const sigset_t* set, std::uint64_t& saved) noexcept {
+    if (!green() || !g_masks.on || in_vfork_child()) {
+        return false;
+    }
+    std::uint64_t bits;
+    if (!copy_from_user(&bits, set, sizeof bits)) {
+        return false;
+    }
+    GreenThread* g = current_green();
+    saved = mask_of(g);
+    set_mask_of(g, bits & ~kUnblockable);
+    return true;
+}
+
+void grove::shim::own_mask_end(std::uint64_t saved) noexcept {
+    set_mask_of(current_green(), saved);
+}
+
 bool grove::shim::suspend_begin(std::uint64_t mask, SuspendSaved& saved) noexcept {
     saved.active = false;
     if (!green() || !g_masks.on) {
@@ -1785,12 +1804,26 @@ bool cond_is_real(pthread_cond_t* c) noexcept {
     return (gc(c)->wrefs & 1) != 0;
 }
 
+void libc_object_changed(const void* s, bool all) noexcept;
 int any_mutex_unlock(pthread_mutex_t* m) noexcept {
-    return mutex_is_real(m) ? REAL(pthread_mutex_unlock)(m) : mutex_unlock(gm(m));
+    if (mutex_is_real(m)) {
+        const int r = REAL(pthread_mutex_unlock)(m);
+        if (r == 0 && green() && g_handler_depth == 0) {
+            libc_object_changed(m, false);
+        }
+        return r;
+    }
+    return mutex_unlock(gm(m));
 }
+int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_time) noexcept;
+Hub* shared_object_hub() noexcept;
 void any_mutex_relock(pthread_mutex_t* m) {
     if (mutex_is_real(m)) {
-        REAL(pthread_mutex_lock)(m);
+        if (Hub* hub = shared_object_hub()) {
+            shared_mutex_lock(hub, m, kNoDeadline, false);
+        } else {
+            REAL(pthread_mutex_lock)(m);
+        }
     } else {
         mutex_lock(gm(m), false, CLOCK_MONOTONIC, nullptr, false);
     }
@@ -2236,7 +2269,8 @@ constinit bool g_shared_sem_atfork = false;  // the fork handler below is regist
 constexpr Nanos kSharedSemFirstNap = 1'000'000;
 constexpr Nanos kSharedSemMaxNap = 25'000'000;
 
-NodeList& shared_sem_bucket(const sem_t* s) noexcept {
+// (Also the process-shared mutexes' and condition variables' waiters.)
+NodeList& shared_sem_bucket(const void* s) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(s);
     return g_shared_sem[(a >> 5) % kSharedSemBuckets];
 }
@@ -2306,16 +2340,97 @@ Hub* shared_sem_hub() noexcept {
     return green() ? hub_for_call() : nullptr;
 }
 
-// After a post of s: its first parked waiter looks again.
-void shared_sem_posted(sem_t* s) noexcept {
+// After a change of libc's object at `s` (a post, an unlock, a signal):
+// its first parked waiter (every one, `all`) looks again.
+void libc_object_changed(const void* s, bool all = false) noexcept {
     NodeList& b = shared_sem_bucket(s);
-    for (WaitNode* n = b.head; n != nullptr; n = n->next) {
+    for (WaitNode* n = b.head; n != nullptr;) {
+        WaitNode* next = n->next;
         if (n->w.tag == reinterpret_cast<std::uintptr_t>(s) && n->w.why == WakeReason::none) {
             remove(b, *n);
             detail::unpark(n->w, WakeReason::ready);
-            return;
+            if (!all) {
+                return;
+            }
+        }
+        n = next;
+    }
+}
+
+void shared_sem_posted(sem_t* s) noexcept {
+    libc_object_changed(s);
+}
+
+// ---- process-shared mutexes and condition variables -----------------------------
+//
+// libc's objects as well (another process may hold or wait on them), with
+// the semaphores' cooperative waits on the green threads' thread. A lock
+// tries with libc's trylock and parks between tries: woken at once by a
+// green thread's unlock of the same address, else after a nap growing from
+// 1 ms to 25 ms. A condition wait unlocks the mutex, parks until a green
+// thread's signal or broadcast of that condition, its deadline, or a look
+// after 10 ms, locks again and returns 0: at worst a spurious wake-up,
+// which callers expect (they test their predicate again); a signal from
+// another process is seen at that look. Green threads share one OS thread
+// id, so libc counts them as one owner of a recursive or error-checking
+// mutex.
+
+constexpr Nanos kSharedCondLook = 10'000'000;
+
+// 0 or libc's error (EINVAL, ETIMEDOUT, EOWNERDEAD...), as its lock.
+int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_time) noexcept {
+    NodeList& b = shared_sem_bucket(m);
+    WaitNode n;
+    n.w.tag = reinterpret_cast<std::uintptr_t>(m);
+    Nanos nap = kSharedSemFirstNap;
+    for (;;) {
+        const int r = REAL(pthread_mutex_trylock)(m);
+        if (r != EBUSY) {
+            return r;
+        }
+        if (bad_time) {
+            return EINVAL;  // libc checks the time once it would wait
+        }
+        const Nanos now = detail::now_ns();
+        if (now >= deadline) {
+            return ETIMEDOUT;
+        }
+        push(b, n);
+        const WakeReason why = hub->park(n.w, std::min(deadline, now + nap), false);
+        remove(b, n);
+        if (why == WakeReason::timed_out) {
+            nap = std::min(nap * 2, kSharedSemMaxNap);
         }
     }
+}
+
+// The green threads' hub when this call on libc's object may park.
+Hub* shared_object_hub() noexcept {
+    return green() && g_handler_depth == 0 ? hub_for_call() : nullptr;
+}
+
+// A wait on libc's condition c; m is either kind of mutex. Not noexcept:
+// a cancellation point.
+int shared_cond_wait(Hub* hub, pthread_cond_t* c, pthread_mutex_t* m, Nanos deadline) {
+    cancel_point();
+    if (const int e = any_mutex_unlock(m); e != 0) {
+        return e;
+    }
+    NodeList& b = shared_sem_bucket(c);
+    WaitNode n;
+    n.w.tag = reinterpret_cast<std::uintptr_t>(c);
+    push(b, n);
+    WakeReason why;
+    {
+        CancelWindow window;
+        why = hub->park(n.w, std::min(deadline, detail::now_ns() + kSharedCondLook), true);
+    }
+    remove(b, n);
+    any_mutex_relock(m);
+    if (why != WakeReason::ready && why != WakeReason::timed_out) {
+        wait_cut_short(n.w);  // a cancel is acted on with the mutex held
+    }
+    return deadline != kNoDeadline && detail::now_ns() >= deadline ? ETIMEDOUT : 0;
 }
 
 // ---- futex (std::atomic::wait, std::latch, std::barrier, std::future) -------------
@@ -3205,6 +3320,9 @@ int pthread_mutex_destroy(pthread_mutex_t* m) noexcept {
 
 int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
     if (!green_objects() || mutex_is_real(m)) {
+        if (Hub* hub = green_objects() ? shared_object_hub() : nullptr) {
+            return shared_mutex_lock(hub, m, kNoDeadline, false);
+        }
         return REAL(pthread_mutex_lock)(m);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, nullptr, true);
@@ -3219,6 +3337,10 @@ int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
 
 int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) noexcept {
     if (!green_objects() || mutex_is_real(m)) {
+        if (Hub* hub = green_objects() ? shared_object_hub() : nullptr) {
+            const bool bad = !valid_ns(abs);
+            return shared_mutex_lock(hub, m, bad ? kNoDeadline : deadline_from(CLOCK_REALTIME, abs), bad);
+        }
         return REAL(pthread_mutex_timedlock)(m, abs);
     }
     return mutex_lock(gm(m), false, CLOCK_REALTIME, abs, true);
@@ -3226,6 +3348,10 @@ int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* abs) noex
 
 int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) noexcept {
     if (!green_objects() || mutex_is_real(m)) {
+        if (Hub* hub = green_objects() && supported_clock(clock) ? shared_object_hub() : nullptr) {
+            const bool bad = !valid_ns(abs);
+            return shared_mutex_lock(hub, m, bad ? kNoDeadline : deadline_from(clock, abs), bad);
+        }
         return REAL(pthread_mutex_clocklock)(m, clock, abs);
     }
     if (!supported_clock(clock)) {
@@ -3235,10 +3361,10 @@ int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t clock, const struct ti
 }
 
 int pthread_mutex_unlock(pthread_mutex_t* m) noexcept {
-    if (!green_objects() || mutex_is_real(m)) {
+    if (!green_objects()) {
         return REAL(pthread_mutex_unlock)(m);
     }
-    return mutex_unlock(gm(m));
+    return any_mutex_unlock(m);
 }
 
 int pthread_mutex_consistent(pthread_mutex_t* m) noexcept {
@@ -3277,6 +3403,9 @@ int pthread_cond_destroy(pthread_cond_t* c) noexcept {
 
 int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
     if (!green_objects() || cond_is_real(c)) {
+        if (Hub* hub = green_objects() ? shared_object_hub() : nullptr) {
+            return shared_cond_wait(hub, c, m, kNoDeadline);
+        }
         return REAL(pthread_cond_wait)(c, m);
     }
     return cond_wait(c, m, kNoDeadline, CLOCK_REALTIME, nullptr);
@@ -3284,6 +3413,10 @@ int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
 
 int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abs) {
     if (!green_objects() || cond_is_real(c)) {
+        if (Hub* hub = green_objects() && valid_ns(abs) ? shared_object_hub() : nullptr) {
+            const clockid_t clock = (gc(c)->wrefs & 2) != 0 ? CLOCK_MONOTONIC : CLOCK_REALTIME;
+            return shared_cond_wait(hub, c, m, deadline_from(clock, abs));
+        }
         return REAL(pthread_cond_timedwait)(c, m, abs);
     }
     if (!valid_ns(abs)) {
@@ -3295,6 +3428,9 @@ int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m, const struct t
 
 int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const struct timespec* abs) {
     if (!green_objects() || cond_is_real(c)) {
+        if (Hub* hub = green_objects() && supported_clock(clock) && valid_ns(abs) ? shared_object_hub() : nullptr) {
+            return shared_cond_wait(hub, c, m, deadline_from(clock, abs));
+        }
         return REAL(pthread_cond_clockwait)(c, m, clock, abs);
     }
     if (!supported_clock(clock) || !valid_ns(abs)) {
@@ -3305,7 +3441,11 @@ int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t cloc
 
 int pthread_cond_signal(pthread_cond_t* c) noexcept {
     if (!green_objects() || cond_is_real(c)) {
-        return REAL(pthread_cond_signal)(c);
+        const int r = REAL(pthread_cond_signal)(c);
+        if (r == 0 && green_objects() && green() && g_handler_depth == 0) {
+            libc_object_changed(c, false);  // and a green waiter of it
+        }
+        return r;
     }
     cond_signal(gc(c), false);
     return 0;
@@ -3313,7 +3453,11 @@ int pthread_cond_signal(pthread_cond_t* c) noexcept {
 
 int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
     if (!green_objects() || cond_is_real(c)) {
-        return REAL(pthread_cond_broadcast)(c);
+        const int r = REAL(pthread_cond_broadcast)(c);
+        if (r == 0 && green_objects() && green() && g_handler_depth == 0) {
+            libc_object_changed(c, true);
+        }
+        return r;
     }
     cond_signal(gc(c), true);
     return 0;

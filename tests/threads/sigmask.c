@@ -4,12 +4,16 @@
  * at fork. Natively each pthread has its own mask; green threads share one
  * OS thread, whose mask must not be the last caller's. And a process-wide
  * signal interrupts one thread's wait (the kernel's pick, the main thread
- * first), not every thread's. */
+ * first), not every thread's; a wait with a mask of its own keeps it while
+ * another thread changes its mask. */
 #include "threads_test.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -152,6 +156,72 @@ static void one_interrupted(void) {
     signal(SIGCHLD, SIG_DFL);
 }
 
+/* A wait with a mask of its own (the "block; test; pselect with the old
+ * mask" idiom, rsyslogd's main loop) keeps that mask while another thread
+ * changes its own: a process-wide SIGTERM it lets in, sent by a child,
+ * ends the wait at once. */
+static volatile sig_atomic_t g_term;
+static void on_term(int s) {
+    (void)s;
+    ++g_term;
+}
+
+static void* blocks_all_later(void* arg) {
+    (void)arg;
+    usleep(100000); /* the main thread waits by now */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    return NULL;
+}
+
+static void wait_masks_kept(void) {
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_term;
+    sigemptyset(&act.sa_mask);
+    CHECK(sigaction(SIGTERM, &act, NULL) == 0);
+    const char* calls[] = {"pselect", "ppoll", "epoll_pwait", "sigsuspend"};
+    for (int i = 0; i < 4; ++i) {
+        g_term = 0;
+        /* Made first, it leaves SIGTERM unblocked until it blocks all. */
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, blocks_all_later, NULL) == 0);
+        sigset_t term, orig;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        CHECK(pthread_sigmask(SIG_BLOCK, &term, &orig) == 0);
+        const pid_t child = fork();
+        if (child == 0) {
+            usleep(300000);
+            kill(getppid(), SIGTERM);
+            _exit(0);
+        }
+        const double t0 = tt_now();
+        struct timespec ts = {5, 0};
+        int r;
+        if (i == 0) {
+            r = pselect(0, NULL, NULL, NULL, &ts, &orig);
+        } else if (i == 1) {
+            r = ppoll(NULL, 0, &ts, &orig);
+        } else if (i == 2) {
+            const int ep = epoll_create1(EPOLL_CLOEXEC);
+            struct epoll_event ev;
+            r = epoll_pwait(ep, &ev, 1, 5000, &orig);
+            close(ep);
+        } else {
+            r = sigsuspend(&orig);
+        }
+        const int e = errno;
+        printf("%s with its own mask while another thread blocks all: %d %s, handler ran %d, within 2 s %s\n",
+               calls[i], r, r < 0 ? tt_err(e) : "", (int)g_term, tt_now() - t0 < 2.0 ? "yes" : "no");
+        CHECK(waitpid(child, NULL, 0) == child);
+        CHECK(pthread_join(t, NULL) == 0);
+        CHECK(pthread_sigmask(SIG_SETMASK, &orig, NULL) == 0);
+    }
+    signal(SIGTERM, SIG_DFL);
+}
+
 int main(void) {
     struct sigaction act;
     memset(&act, 0, sizeof act);
@@ -211,6 +281,7 @@ int main(void) {
     printf("main: USR2 blocked=%d, handled by the thread that takes it=%d\n", blocked(SIGUSR2), (int)g_usr2);
     child_mask("main with USR2 blocked");
     one_interrupted();
+    wait_masks_kept();
     printf("end\n");
     fflush(stdout);
     tt_report_threads();
