@@ -156,8 +156,14 @@ struct MaskScope {
     bool on = false;
     bool own = false;  // the thread's mask in the shim's reckoning (green threads)
     SuspendSaved saved{};
+    bool bad = false;  // an unreadable mask: the call fails with EFAULT, as the kernel's
     explicit MaskScope(const sigset_t* mask) noexcept {
         if (mask != nullptr) {
+            std::uint64_t bits;
+            if (!copy_from_user(&bits, mask, sizeof bits)) {
+                bad = true;
+                return;
+            }
             own = own_mask_begin(mask, own_old);
             on = own || sys::pthread_sigmask(SIG_SETMASK, mask, &old) == 0;
         }
@@ -197,6 +203,10 @@ int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mas
     // interrupt this call, as with the kernel's atomic mask swap.
     SignalWindow window(&Hub::current());
     MaskScope scope(mask);
+    if (scope.bad) {
+        errno = EFAULT;
+        return -1;
+    }
     for (;;) {
         const int r = sys::poll(fds, n, 0);
         if (r != 0 || passed(deadline)) {
@@ -243,6 +253,10 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
     const int saved = errno;
     SignalWindow window(&Hub::current());
     MaskScope scope(mask);
+    if (scope.bad) {
+        errno = EFAULT;
+        return -1;
+    }
     struct pollfd fds[FD_SETSIZE];
     for (;;) {
         struct timeval zero{0, 0};
@@ -279,6 +293,10 @@ int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, con
     const int saved = errno;
     SignalWindow window(&Hub::current());
     MaskScope scope(mask);
+    if (scope.bad) {
+        errno = EFAULT;
+        return -1;
+    }
     for (;;) {
         const int r = sys::epoll_wait(ep, events, max, 0);
         if (r != 0 || passed(deadline)) {

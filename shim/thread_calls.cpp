@@ -1805,8 +1805,15 @@ bool cond_is_real(pthread_cond_t* c) noexcept {
 }
 
 void libc_object_changed(const void* s, bool all) noexcept;
+int shared_unlock_check(pthread_mutex_t* m) noexcept;
+bool error_checking(const pthread_mutex_t* m) noexcept;
 int any_mutex_unlock(pthread_mutex_t* m) noexcept {
     if (mutex_is_real(m)) {
+        if (green() && error_checking(m)) {
+            if (const int e = shared_unlock_check(m); e != 0) {
+                return e;
+            }
+        }
         const int r = REAL(pthread_mutex_unlock)(m);
         if (r == 0 && green() && g_handler_depth == 0) {
             libc_object_changed(m, false);
@@ -1817,16 +1824,15 @@ int any_mutex_unlock(pthread_mutex_t* m) noexcept {
 }
 int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_time) noexcept;
 Hub* shared_object_hub() noexcept;
-void any_mutex_relock(pthread_mutex_t* m) {
+int any_mutex_relock(pthread_mutex_t* m) {
     if (mutex_is_real(m)) {
         if (Hub* hub = shared_object_hub()) {
-            shared_mutex_lock(hub, m, kNoDeadline, false);
-        } else {
-            REAL(pthread_mutex_lock)(m);
+            return shared_mutex_lock(hub, m, kNoDeadline, false);
         }
-    } else {
-        mutex_lock(gm(m), false, CLOCK_MONOTONIC, nullptr, false);
+        return REAL(pthread_mutex_lock)(m);
     }
+    mutex_lock(gm(m), false, CLOCK_MONOTONIC, nullptr, false);
+    return 0;
 }
 
 void cond_signal(GCond* c, bool all) noexcept {
@@ -1916,9 +1922,9 @@ int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline, clockid_t 
         why = hub.park(n.w, deadline, true);
     }
     const bool signalled = why == WakeReason::ready || !leave(c->lock, c->waiters, n);
-    any_mutex_relock(m);
+    const int relocked = any_mutex_relock(m);  // (libc's, process-shared: its error comes first)
     if (why == WakeReason::timed_out) {
-        return signalled ? 0 : ETIMEDOUT;
+        return relocked != 0 ? relocked : signalled ? 0 : ETIMEDOUT;
     }
     if (why != WakeReason::ready) {
         // A cancel, with the mutex held again as POSIX asks (a signal this
@@ -1929,7 +1935,7 @@ int cond_wait(pthread_cond_t* cv, pthread_mutex_t* m, Nanos deadline, clockid_t 
         }
         wait_cut_short(n.w);
     }
-    return 0;
+    return relocked;
 }
 
 // ---- rwlock ----------------------------------------------------------------------
@@ -2284,6 +2290,14 @@ void forget_shared_sem_waiters() noexcept {
     }
 }
 
+// Registered at the first wait, not at start-up, which it would slow.
+void forget_waiters_at_fork() noexcept {
+    if (!g_shared_sem_atfork) {
+        g_shared_sem_atfork = true;
+        ::pthread_atfork(nullptr, nullptr, forget_shared_sem_waiters);
+    }
+}
+
 // -1 with errno, as sem_wait. Not noexcept: a cancellation point.
 // A signal ends the wait with EINTR, except that sem_wait (`timed` false)
 // goes on when every handler that ran has SA_RESTART: so does libc's, whose
@@ -2308,10 +2322,7 @@ int shared_sem_wait(Hub* hub, sem_t* s, bool timed, Nanos deadline) {
             errno = ETIMEDOUT;
             return -1;
         }
-        if (!g_shared_sem_atfork) {
-            g_shared_sem_atfork = true;
-            ::pthread_atfork(nullptr, nullptr, forget_shared_sem_waiters);
-        }
+        forget_waiters_at_fork();
         push(b, n);
         WakeReason why;
         {
@@ -2377,6 +2388,48 @@ void shared_sem_posted(sem_t* s) noexcept {
 
 constexpr Nanos kSharedCondLook = 10'000'000;
 
+// Process-shared error-checking mutexes held by green threads: libc knows
+// the owner's OS thread only (the same for all of them), so the green
+// owner is kept here, for EDEADLK on a relock and EPERM on another's
+// unlock, as libc answers threads.
+struct SharedOwner {
+    const pthread_mutex_t* m;
+    const void* owner;
+};
+constexpr int kSharedOwners = 64;
+constinit SharedOwner g_shared_owners[kSharedOwners]{};
+
+bool error_checking(const pthread_mutex_t* m) noexcept {
+    return (m->__data.__kind & 3) == PTHREAD_MUTEX_ERRORCHECK_NP;
+}
+
+const void* green_self() noexcept {
+    return Hub::current().running();
+}
+
+SharedOwner* shared_owner(const pthread_mutex_t* m) noexcept {
+    for (SharedOwner& o : g_shared_owners) {
+        if (o.m == m) {
+            return &o;
+        }
+    }
+    return nullptr;
+}
+
+// After libc's lock or trylock of m succeeded for the running green context.
+void note_shared_owner(const pthread_mutex_t* m) noexcept {
+    if (!error_checking(m)) {
+        return;
+    }
+    SharedOwner* o = shared_owner(m);
+    if (o == nullptr) {
+        o = shared_owner(nullptr);  // a free slot; with none, libc's answers stand
+    }
+    if (o != nullptr) {
+        *o = SharedOwner{m, green_self()};
+    }
+}
+
 // 0 or libc's error (EINVAL, ETIMEDOUT, EOWNERDEAD...), as its lock.
 int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_time) noexcept {
     NodeList& b = shared_sem_bucket(m);
@@ -2385,8 +2438,16 @@ int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_tim
     Nanos nap = kSharedSemFirstNap;
     for (;;) {
         const int r = REAL(pthread_mutex_trylock)(m);
+        if (r == 0) {
+            note_shared_owner(m);
+        }
         if (r != EBUSY) {
             return r;
+        }
+        if (error_checking(m)) {
+            if (const SharedOwner* o = shared_owner(m); o != nullptr && o->owner == green_self()) {
+                return EDEADLK;
+            }
         }
         if (bad_time) {
             return EINVAL;  // libc checks the time once it would wait
@@ -2395,6 +2456,7 @@ int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_tim
         if (now >= deadline) {
             return ETIMEDOUT;
         }
+        forget_waiters_at_fork();
         push(b, n);
         const WakeReason why = hub->park(n.w, std::min(deadline, now + nap), false);
         remove(b, n);
@@ -2402,6 +2464,20 @@ int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_tim
             nap = std::min(nap * 2, kSharedSemMaxNap);
         }
     }
+}
+
+// Before a green unlock of libc's error-checking mutex m: EPERM when
+// another green context holds it; else its record goes.
+int shared_unlock_check(pthread_mutex_t* m) noexcept {
+    SharedOwner* o = shared_owner(m);
+    if (o == nullptr) {
+        return 0;
+    }
+    if (o->owner != green_self()) {
+        return EPERM;
+    }
+    *o = SharedOwner{};
+    return 0;
 }
 
 // The green threads' hub when this call on libc's object may park.
@@ -2419,6 +2495,7 @@ int shared_cond_wait(Hub* hub, pthread_cond_t* c, pthread_mutex_t* m, Nanos dead
     NodeList& b = shared_sem_bucket(c);
     WaitNode n;
     n.w.tag = reinterpret_cast<std::uintptr_t>(c);
+    forget_waiters_at_fork();
     push(b, n);
     WakeReason why;
     {
@@ -2426,9 +2503,13 @@ int shared_cond_wait(Hub* hub, pthread_cond_t* c, pthread_mutex_t* m, Nanos dead
         why = hub->park(n.w, std::min(deadline, detail::now_ns() + kSharedCondLook), true);
     }
     remove(b, n);
-    any_mutex_relock(m);
+    // As glibc's: the relock's error (EOWNERDEAD...) comes first.
+    const int relocked = any_mutex_relock(m);
     if (why != WakeReason::ready && why != WakeReason::timed_out) {
         wait_cut_short(n.w);  // a cancel is acted on with the mutex held
+    }
+    if (relocked != 0) {
+        return relocked;
     }
     return deadline != kNoDeadline && detail::now_ns() >= deadline ? ETIMEDOUT : 0;
 }
@@ -3330,7 +3411,11 @@ int pthread_mutex_lock(pthread_mutex_t* m) noexcept {
 
 int pthread_mutex_trylock(pthread_mutex_t* m) noexcept {
     if (!green_objects() || mutex_is_real(m)) {
-        return REAL(pthread_mutex_trylock)(m);
+        const int r = REAL(pthread_mutex_trylock)(m);
+        if (r == 0 && green_objects() && green()) {
+            note_shared_owner(m);
+        }
+        return r;
     }
     return mutex_lock(gm(m), true, CLOCK_REALTIME, nullptr, true);
 }

@@ -58,9 +58,21 @@ bool passed(Nanos deadline) noexcept {
     return deadline != kNoDeadline && detail::now_ns() >= deadline;
 }
 
+// A wait cut short (`why`: -ETIME, -EINTR...): as the kernel's, whose wait
+// then says 0 if any completion is there, and liburing hands the first.
+int ended(GetCqeFn real, struct io_uring* ring, struct io_uring_cqe** cqe_ptr, int why) noexcept {
+    const int r = real(ring, cqe_ptr, 0, 0, nullptr);
+    if (r == 0 && *cqe_ptr != nullptr) {
+        return 0;
+    }
+    *cqe_ptr = nullptr;
+    return why;
+}
+
 // Parks until `ring` holds `want` completions (the first in *cqe_ptr) or
 // until `deadline`: 0, -ETIME when the deadline passed, -EINTR for a
-// signal, a kill or a grove::Timeout, or the ring's error. Every look is
+// signal, a kill or a grove::Timeout (either with no completion there), or
+// the ring's error. Every look is
 // liburing's own peek (which also flushes completions the kernel kept
 // back when the ring was full).
 int wait_for(Hub* hub, struct io_uring* ring, struct io_uring_cqe** cqe_ptr, unsigned want, Nanos deadline) noexcept {
@@ -76,8 +88,7 @@ int wait_for(Hub* hub, struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
             return 0;
         }
         if (passed(deadline)) {
-            *cqe_ptr = nullptr;
-            return -ETIME;
+            return ended(real, ring, cqe_ptr, -ETIME);
         }
         int failed;
         if (*cqe_ptr == nullptr) {
@@ -104,8 +115,7 @@ int wait_for(Hub* hub, struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
             // A signal (the kernel's wait ends with -EINTR), a kill or a
             // grove::Timeout; a closed ring, as the kernel says.
             const int err = errno == ECANCELED || errno == ETIMEDOUT ? EINTR : errno;
-            *cqe_ptr = nullptr;
-            return -err;
+            return ended(real, ring, cqe_ptr, -err);
         }
     }
 }
@@ -188,8 +198,11 @@ int io_uring_wait_cqes(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
     if (ts == nullptr) {
         return __io_uring_get_cqe(ring, cqe_ptr, 0, wait_nr, nullptr);  // liburing's own way
     }
-    // A timed wait submits what the ring holds first.
-    return submit_then_wait(hub, ring, cqe_ptr, wait_nr, deadline_after(ts));
+    // A timed wait submits nothing (liburing's with the kernel's timed wait).
+    const int saved = errno;
+    const int r = wait_for(hub, ring, cqe_ptr, wait_nr, deadline_after(ts));
+    errno = saved;
+    return r;
 }
 
 int io_uring_wait_cqe_timeout(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, struct __kernel_timespec* ts) {

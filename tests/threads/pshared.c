@@ -3,7 +3,8 @@
  * process, and by a forked child: a thread that waits for a lock another
  * holds across a sleep, a "semaphore" of mutex and condition passed back
  * and forth between two threads, a condition signalled by a child process,
- * and the timed forms expiring. Under green threads the waits must let the
+ * the timed forms expiring, a fork while a thread waits, error-checking
+ * and robust mutexes' answers. Under green threads the waits must let the
  * other threads run (a ticker counts meanwhile). */
 #include "threads_test.h"
 
@@ -80,6 +81,85 @@ static void init(struct shared* s) {
     s->stop = 0;
 }
 
+/* A thread waits on the condition while another forks: the child's signal
+ * of it must not wake (a copy of) the waiter, which stayed in the parent. */
+static void* waits_for_flag(void* arg) {
+    struct shared* s = arg;
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        pthread_cond_wait(&s->cond, &s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return (void*)(long)getpid();
+}
+
+static void fork_while_one_waits(void) {
+    struct shared* s = &g_sh[1];
+    s->stop = 0;
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, waits_for_flag, s) == 0);
+    usleep(30000);
+    fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+        pthread_mutex_lock(&s->lock);
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        _exit(0);
+    }
+    int st = -1;
+    CHECK(waitpid(child, &st, 0) == child);
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    void* where;
+    pthread_join(t, &where);
+    printf("a child signals while a thread waits: child exit %s, the waiter ended in the parent %s\n",
+           WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "0" : "abnormal", (long)where == getpid() ? "yes" : "no");
+}
+
+/* Error-checking: a relock by the owner says EDEADLK, an unlock by
+ * another thread EPERM. Robust: the owner process died, the next lock
+ * says EOWNERDEAD. */
+static void* unlock_other(void* arg) {
+    return (void*)(long)pthread_mutex_unlock(arg);
+}
+
+static void error_checks_and_robust(void) {
+    pthread_mutex_t* m = (pthread_mutex_t*)&g_sh[2].lock;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+    CHECK(pthread_mutex_init(m, &ma) == 0);
+    CHECK(pthread_mutex_lock(m) == 0);
+    const int relock = pthread_mutex_lock(m);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, unlock_other, m) == 0);
+    void* other;
+    pthread_join(t, &other);
+    printf("error-checking: relock %s, unlock by another thread %s, by the owner %s\n", tt_err(relock),
+           tt_err((int)(long)other), tt_err(pthread_mutex_unlock(m)));
+    pthread_mutex_destroy(m);
+
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_NORMAL);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    CHECK(pthread_mutex_init(m, &ma) == 0);
+    pthread_mutexattr_destroy(&ma);
+    fflush(stdout);
+    const pid_t child = fork();
+    if (child == 0) {
+        pthread_mutex_lock(m);
+        _exit(0); /* dies holding it */
+    }
+    CHECK(waitpid(child, NULL, 0) == child);
+    const int r = pthread_mutex_lock(m);
+    const int made = r == EOWNERDEAD ? pthread_mutex_consistent(m) : -1;
+    printf("robust, its owner process died: lock %s, consistent %s, unlock %s\n", tt_err(r), tt_err(made),
+           tt_err(pthread_mutex_unlock(m)));
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     g_sh = mmap(NULL, 3 * sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -141,6 +221,9 @@ int main(void) {
     sem_down(&g_sh[2]);
     printf("signalled by a child process: taken, others ran meanwhile: %s\n", g_ticks > before ? "yes" : "NO");
     CHECK(waitpid(child, NULL, 0) == child);
+
+    fork_while_one_waits();
+    error_checks_and_robust();
 
     g_stop_ticking = 1;
     pthread_join(tick, NULL);

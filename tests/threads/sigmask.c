@@ -220,6 +220,20 @@ static void wait_masks_kept(void) {
         CHECK(pthread_sigmask(SIG_SETMASK, &orig, NULL) == 0);
     }
     signal(SIGTERM, SIG_DFL);
+    /* An unreadable mask: EFAULT, as the kernel's. */
+    const sigset_t* bad = (const sigset_t*)8;
+    struct timespec ts = {0, 1000000};
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev;
+    errno = 0;
+    int a = ppoll(NULL, 0, &ts, bad);
+    const int ea = errno;
+    int b = pselect(0, NULL, NULL, NULL, &ts, bad);
+    const int eb = errno;
+    int c = epoll_pwait(ep, &ev, 1, 1, bad);
+    const int ec = errno;
+    close(ep);
+    printf("bad masks: ppoll %d %s, pselect %d %s, epoll_pwait %d %s\n", a, tt_err(ea), b, tt_err(eb), c, tt_err(ec));
 }
 
 int main(void) {

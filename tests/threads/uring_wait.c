@@ -140,6 +140,20 @@ static void other_waits(void) {
     reap_all();
     CHECK(pthread_join(later, NULL) == 0);
 
+    /* A timed wait submits nothing: a NOP prepared before it is still
+     * there for the next submit. */
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data(sqe, (void*)7L);
+    r = io_uring_wait_cqe_timeout(&ring, &cqe, &short_wait);
+    printf("wait_cqe_timeout with a NOP not submitted: %s; then submit says %d\n", tt_err(-r), io_uring_submit(&ring));
+    /* A timed wait for two that ends with one there: that one, and 0. */
+    cqe = NULL;
+    r = io_uring_wait_cqes(&ring, &cqe, 2, &short_wait, NULL);
+    printf("wait_cqes for 2 with 1 there, timed out: %s, tag %ld\n", tt_err(-r),
+           cqe != NULL ? (long)io_uring_cqe_get_data(cqe) : -1L);
+    reap_all();
+
     /* A wait for two completions that come 20 ms apart. */
     struct later two = {2, 20};
     CHECK(pthread_create(&later, NULL, submit_later, &two) == 0);
