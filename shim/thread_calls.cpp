@@ -1197,8 +1197,8 @@ std::uint64_t grove::shim::sent_pending() noexcept {
 }
 
 bool grove::shim::own_mask_begin(const sigset_t* set, std::uint64_t& saved) noexcept {
-    if (!green() || !g_masks.on || in_vfork_child()) {
-        return false;
+    if (!green() || !g_masks.on || in_vfork_child() || g_handler_depth != 0) {
+        return false;  // (in a handler: the tally may be half changed)
     }
     std::uint64_t bits;
     if (!copy_from_user(&bits, set, sizeof bits)) {
