@@ -17,7 +17,6 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 
-#include <cstring>
 
 #include "shim.hpp"
 
@@ -152,6 +151,7 @@ int wait_any(const struct pollfd* fds, nfds_t n, Nanos deadline) noexcept {
 // EINTR, as the kernel's with a signal pending), and interrupt its wait.
 struct MaskScope {
     sigset_t old;
+    std::uint64_t bits = 0;     // the call's mask, signals 1-64
     std::uint64_t own_old = 0;
     bool on = false;
     bool own = false;  // the thread's mask in the shim's reckoning (green threads)
@@ -159,7 +159,6 @@ struct MaskScope {
     bool bad = false;  // an unreadable mask: the call fails with EFAULT, as the kernel's
     explicit MaskScope(const sigset_t* mask) noexcept {
         if (mask != nullptr) {
-            std::uint64_t bits;
             if (!copy_from_user(&bits, mask, sizeof bits)) {
                 bad = true;
                 return;
@@ -169,12 +168,10 @@ struct MaskScope {
         }
     }
     // Before the first wait; true if a sent signal's handler ran.
-    bool sent_ran(const sigset_t* mask) noexcept {
+    bool sent_ran() noexcept {
         if (!on || saved.active) {
             return false;
         }
-        std::uint64_t bits;
-        std::memcpy(&bits, mask, sizeof bits);
         return suspend_begin(bits, saved);
     }
     ~MaskScope() {
@@ -212,7 +209,7 @@ int poll_until(struct pollfd* fds, nfds_t n, Nanos deadline, const sigset_t* mas
         if (r != 0 || passed(deadline)) {
             return answer(r, saved);
         }
-        if (scope.sent_ran(mask)) {
+        if (scope.sent_ran()) {
             errno = EINTR;
             return -1;
         }
@@ -274,7 +271,7 @@ int select_until(int nfds, fd_set* r, fd_set* w, fd_set* e, Nanos deadline, cons
         if (e != nullptr) {
             *e = e0;
         }
-        if (scope.sent_ran(mask)) {
+        if (scope.sent_ran()) {
             errno = EINTR;
             return -1;
         }
@@ -302,7 +299,7 @@ int epoll_until(int ep, struct epoll_event* events, int max, Nanos deadline, con
         if (r != 0 || passed(deadline)) {
             return answer(r, saved);
         }
-        if (scope.sent_ran(mask)) {
+        if (scope.sent_ran()) {
             errno = EINTR;
             return -1;
         }

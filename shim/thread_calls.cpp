@@ -851,16 +851,14 @@ GreenThread* as_green(pthread_t t) noexcept {
     return rec != nullptr && rec->magic == kThreadMagic ? rec->thread : nullptr;
 }
 
+GreenThread* green_of(FiberCore* f) noexcept {
+    detail::TaskBase* t = f->task;
+    return t != nullptr && typeid(*t) == typeid(GreenThread) ? static_cast<GreenThread*>(t) : nullptr;
+}
+
 GreenThread* current_green() noexcept {
     Hub* h = Hub::current_if_any();
-    if (h == nullptr) {
-        return nullptr;
-    }
-    detail::TaskBase* t = h->running()->task;
-    if (t == nullptr || typeid(*t) != typeid(GreenThread)) {
-        return nullptr;
-    }
-    return static_cast<GreenThread*>(t);
+    return h != nullptr ? green_of(h->running()) : nullptr;
 }
 
 // ---- signal masks -------------------------------------------------------------
@@ -1038,11 +1036,6 @@ int green_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
 // SA_RESTART); in any other wait it runs the handler and waits on. A
 // signal the thread blocks stays queued until it unblocks it, or takes it
 // with the sigwait family.
-
-GreenThread* green_of(FiberCore* f) noexcept {
-    detail::TaskBase* t = f->task;
-    return t != nullptr && typeid(*t) == typeid(GreenThread) ? static_cast<GreenThread*>(t) : nullptr;
-}
 
 ThreadSignals& sigs_of(GreenThread* g) noexcept {
     return g != nullptr ? g->sigs_ : g_main_sigs;
@@ -1815,7 +1808,7 @@ int any_mutex_unlock(pthread_mutex_t* m) noexcept {
             }
         }
         const int r = REAL(pthread_mutex_unlock)(m);
-        if (r == 0 && green() && g_handler_depth == 0) {
+        if (r == 0) {
             libc_object_changed(m, false);
         }
         return r;
@@ -2276,7 +2269,7 @@ constexpr Nanos kSharedSemFirstNap = 1'000'000;
 constexpr Nanos kSharedSemMaxNap = 25'000'000;
 
 // (Also the process-shared mutexes' and condition variables' waiters.)
-NodeList& shared_sem_bucket(const void* s) noexcept {
+NodeList& libc_waiters(const void* s) noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(s);
     return g_shared_sem[(a >> 5) % kSharedSemBuckets];
 }
@@ -2305,7 +2298,7 @@ void forget_waiters_at_fork() noexcept {
 int shared_sem_wait(Hub* hub, sem_t* s, bool timed, Nanos deadline) {
     cancel_point();
     const int saved = errno;
-    NodeList& b = shared_sem_bucket(s);
+    NodeList& b = libc_waiters(s);
     WaitNode n;
     n.w.tag = reinterpret_cast<std::uintptr_t>(s);
     Nanos nap = kSharedSemFirstNap;
@@ -2351,10 +2344,15 @@ Hub* shared_sem_hub() noexcept {
     return green() ? hub_for_call() : nullptr;
 }
 
-// After a change of libc's object at `s` (a post, an unlock, a signal):
-// its first parked waiter (every one, `all`) looks again.
-void libc_object_changed(const void* s, bool all = false) noexcept {
-    NodeList& b = shared_sem_bucket(s);
+// After a change of libc's object at `s` (a post, an unlock, a signal) on
+// the green threads' thread: its first parked waiter (every one, `all`)
+// looks again. (From a handler, which may have interrupted a change of the
+// list, nothing: the waiter's next look sees it.)
+void libc_object_changed(const void* s, bool all) noexcept {
+    if (!green() || g_handler_depth != 0) {
+        return;
+    }
+    NodeList& b = libc_waiters(s);
     for (WaitNode* n = b.head; n != nullptr;) {
         WaitNode* next = n->next;
         if (n->w.tag == reinterpret_cast<std::uintptr_t>(s) && n->w.why == WakeReason::none) {
@@ -2366,10 +2364,6 @@ void libc_object_changed(const void* s, bool all = false) noexcept {
         }
         n = next;
     }
-}
-
-void shared_sem_posted(sem_t* s) noexcept {
-    libc_object_changed(s);
 }
 
 // ---- process-shared mutexes and condition variables -----------------------------
@@ -2432,7 +2426,7 @@ void note_shared_owner(const pthread_mutex_t* m) noexcept {
 
 // 0 or libc's error (EINVAL, ETIMEDOUT, EOWNERDEAD...), as its lock.
 int shared_mutex_lock(Hub* hub, pthread_mutex_t* m, Nanos deadline, bool bad_time) noexcept {
-    NodeList& b = shared_sem_bucket(m);
+    NodeList& b = libc_waiters(m);
     WaitNode n;
     n.w.tag = reinterpret_cast<std::uintptr_t>(m);
     Nanos nap = kSharedSemFirstNap;
@@ -2492,7 +2486,7 @@ int shared_cond_wait(Hub* hub, pthread_cond_t* c, pthread_mutex_t* m, Nanos dead
     if (const int e = any_mutex_unlock(m); e != 0) {
         return e;
     }
-    NodeList& b = shared_sem_bucket(c);
+    NodeList& b = libc_waiters(c);
     WaitNode n;
     n.w.tag = reinterpret_cast<std::uintptr_t>(c);
     forget_waiters_at_fork();
@@ -3527,8 +3521,8 @@ int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t cloc
 int pthread_cond_signal(pthread_cond_t* c) noexcept {
     if (!green_objects() || cond_is_real(c)) {
         const int r = REAL(pthread_cond_signal)(c);
-        if (r == 0 && green_objects() && green() && g_handler_depth == 0) {
-            libc_object_changed(c, false);  // and a green waiter of it
+        if (r == 0) {
+            libc_object_changed(c, false);  // a green waiter of it too
         }
         return r;
     }
@@ -3539,7 +3533,7 @@ int pthread_cond_signal(pthread_cond_t* c) noexcept {
 int pthread_cond_broadcast(pthread_cond_t* c) noexcept {
     if (!green_objects() || cond_is_real(c)) {
         const int r = REAL(pthread_cond_broadcast)(c);
-        if (r == 0 && green_objects() && green() && g_handler_depth == 0) {
+        if (r == 0) {
             libc_object_changed(c, true);
         }
         return r;
@@ -3827,8 +3821,8 @@ int sem_clockwait(sem_t* s, clockid_t clock, const struct timespec* abs) {
 int sem_post(sem_t* s) noexcept {
     if (!sem_is_green(s)) {
         const int r = REAL(sem_post)(s);
-        if (r == 0 && green() && g_handler_depth == 0) {
-            shared_sem_posted(s);  // (from a handler: the waiter's next look sees it)
+        if (r == 0) {
+            libc_object_changed(s, false);
         }
         return r;
     }

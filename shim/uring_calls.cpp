@@ -36,6 +36,7 @@ using namespace grove::shim;
 namespace {
 
 using GetCqeFn = int (*)(struct io_uring*, struct io_uring_cqe**, unsigned, unsigned, sigset_t*);
+using TimedWaitFn = int (*)(struct io_uring*, struct io_uring_cqe**, unsigned, struct __kernel_timespec*, sigset_t*);
 using SubmitFn = int (*)(struct io_uring*);
 
 constexpr unsigned kEnterToComplete = IORING_SETUP_IOPOLL | IORING_SETUP_SQPOLL | IORING_SETUP_DEFER_TASKRUN;
@@ -190,10 +191,9 @@ int __io_uring_get_cqe(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, uns
 
 int io_uring_wait_cqes(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, unsigned wait_nr,
                        struct __kernel_timespec* ts, sigset_t* sigmask) {
-    using Fn = int (*)(struct io_uring*, struct io_uring_cqe**, unsigned, struct __kernel_timespec*, sigset_t*);
     Hub* hub = hub_for_ring(ring, sigmask);
     if (hub == nullptr || wait_nr == 0 || timed_by_liburing(ring, ts)) {
-        return GROVE_LIBC("io_uring_wait_cqes", Fn)(ring, cqe_ptr, wait_nr, ts, sigmask);
+        return GROVE_LIBC("io_uring_wait_cqes", TimedWaitFn)(ring, cqe_ptr, wait_nr, ts, sigmask);
     }
     if (ts == nullptr) {
         return __io_uring_get_cqe(ring, cqe_ptr, 0, wait_nr, nullptr);  // liburing's own way
@@ -221,10 +221,9 @@ int io_uring_submit_and_wait(struct io_uring* ring, unsigned wait_nr) {
 
 int io_uring_submit_and_wait_timeout(struct io_uring* ring, struct io_uring_cqe** cqe_ptr, unsigned wait_nr,
                                      struct __kernel_timespec* ts, sigset_t* sigmask) {
-    using Fn = int (*)(struct io_uring*, struct io_uring_cqe**, unsigned, struct __kernel_timespec*, sigset_t*);
     Hub* hub = hub_for_ring(ring, sigmask);
     if (hub == nullptr || wait_nr == 0 || timed_by_liburing(ring, ts)) {
-        return GROVE_LIBC("io_uring_submit_and_wait_timeout", Fn)(ring, cqe_ptr, wait_nr, ts, sigmask);
+        return GROVE_LIBC("io_uring_submit_and_wait_timeout", TimedWaitFn)(ring, cqe_ptr, wait_nr, ts, sigmask);
     }
     return submit_then_wait(hub, ring, cqe_ptr, wait_nr, deadline_after(ts));
 }

@@ -823,6 +823,21 @@ void Hub::wait_quiet() {
 
 // ---- park / unpark -------------------------------------------------------------
 
+// The running fiber, its wait `w` set up (linked, timed), sleeps until a
+// wake-up or a poke.
+inline void Hub::sleep_on(FiberCore* self, Waiter& w, bool interruptible) noexcept {
+    self->waiter = &w;
+    self->shielded = !interruptible;
+    self->state = FiberState::parked;
+    if (self->signal_interruptible) {
+        self->signal_hook.link_before(signal_waiters_);
+    }
+    switch_to(next_to_run());
+    self->signal_hook.unlink();
+    self->waiter = nullptr;
+    self->shielded = false;
+}
+
 WakeReason Hub::park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
     FiberCore* self = current_;
     GROVE_ASSERT(self != &hub_fiber_, "the hub fiber must never park");
@@ -854,16 +869,7 @@ WakeReason Hub::park(Waiter& w, Nanos deadline, bool interruptible) noexcept {
         w.deadline = deadline;
         timers_.push(w);
     }
-    self->waiter = &w;
-    self->shielded = !interruptible;
-    self->state = FiberState::parked;
-    if (self->signal_interruptible) {
-        self->signal_hook.link_before(signal_waiters_);
-    }
-    switch_to(next_to_run());
-    self->signal_hook.unlink();
-    self->waiter = nullptr;
-    self->shielded = false;
+    sleep_on(self, w, interruptible);
     if (self->signals_sent) [[unlikely]] {
         run_sent(self, &w, interruptible);
     }
@@ -911,17 +917,7 @@ void Hub::run_sent(FiberCore* self, Waiter* w, bool interruptible) noexcept {
             unpark(*w, WakeReason::killed);
             return;
         }
-        // Only poked: the wait goes on, still linked and timed.
-        self->waiter = w;
-        self->shielded = !interruptible;
-        self->state = FiberState::parked;
-        if (self->signal_interruptible) {
-            self->signal_hook.link_before(signal_waiters_);
-        }
-        switch_to(next_to_run());
-        self->signal_hook.unlink();
-        self->waiter = nullptr;
-        self->shielded = false;
+        sleep_on(self, *w, interruptible);  // only poked: the wait goes on, still linked and timed
     }
 }
 

@@ -459,6 +459,7 @@ private:
     // Runs self's sent signals as it resumes; `w`, if given, is the wait
     // it was parked in, which goes on if a poke alone ended it.
     void run_sent(FiberCore* self, Waiter* w = nullptr, bool interruptible = false) noexcept;
+    void sleep_on(FiberCore* self, Waiter& w, bool interruptible) noexcept;
 
     static constexpr unsigned kPollEvery = 64;
     static constexpr unsigned kTurnCalls = 64;
